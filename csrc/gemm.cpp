@@ -1,0 +1,71 @@
+// CPU sgemm through OpenBLAS, resolved at run time so the wheel links against nothing: the
+// scipy-openblas32 wheel (LP64) first, else the ILP64 copy bundled with numpy (ECOSYSTEM.md).
+#include "gemm.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+
+namespace lrcn {
+namespace {
+enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112 };
+typedef void (*sgemm32_t)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                          float, float*, int);
+typedef void (*sgemm64_t)(int, int, int, long, long, long, float, const float*, long, const float*,
+                          long, float, float*, long);
+typedef void (*set_threads32_t)(int);
+typedef void (*set_threads64_t)(long);
+
+sgemm32_t sgemm32 = nullptr;
+sgemm64_t sgemm64 = nullptr;
+set_threads32_t set_threads32 = nullptr;
+set_threads64_t set_threads64 = nullptr;
+std::string library;
+std::mutex init_mutex;
+}  // namespace
+
+void gemm_cpu_init(const std::string& path) {
+  std::lock_guard<std::mutex> lock(init_mutex);
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) throw std::runtime_error("cannot load BLAS library " + path + ": " + dlerror());
+  if (auto f = reinterpret_cast<sgemm32_t>(dlsym(handle, "scipy_cblas_sgemm"))) {
+    sgemm32 = f;
+    sgemm64 = nullptr;
+    set_threads32 = reinterpret_cast<set_threads32_t>(dlsym(handle, "scipy_openblas_set_num_threads"));
+    library = path + " (scipy_cblas_sgemm, LP64)";
+  } else if (auto g = reinterpret_cast<sgemm64_t>(dlsym(handle, "scipy_cblas_sgemm64_"))) {
+    sgemm64 = g;
+    sgemm32 = nullptr;
+    set_threads64 =
+        reinterpret_cast<set_threads64_t>(dlsym(handle, "scipy_openblas_set_num_threads64_"));
+    library = path + " (scipy_cblas_sgemm64_, ILP64)";
+  } else {
+    throw std::runtime_error("no scipy_cblas_sgemm[64_] symbol in " + path);
+  }
+}
+
+std::string gemm_cpu_library() { return library; }
+
+void gemm_cpu_set_threads(int threads) {
+  if (set_threads32) set_threads32(threads);
+  if (set_threads64) set_threads64(threads);
+}
+
+void gemm_cpu(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+              const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // BLAS would still scale C by beta; keep that meaning explicitly.
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) C[(int64_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(int64_t)i * ldc + j];
+    return;
+  }
+  const int ta = trans_a ? kTrans : kNoTrans, tb = trans_b ? kTrans : kNoTrans;
+  if (sgemm32)
+    sgemm32(kRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (sgemm64)
+    sgemm64(kRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    throw std::runtime_error("CPU BLAS not initialised (lrcn_native.backend loads it at import)");
+}
+
+}  // namespace lrcn

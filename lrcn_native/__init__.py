@@ -1,0 +1,2 @@
+"""lrcn_native: a Caffe-faithful LRCN with its own CPU and CUDA kernels; pycaffe's API."""
+from .backend import K as _K  # noqa: F401  (loads the native module and the CPU BLAS)

@@ -1,0 +1,45 @@
+"""The native module in use and the CPU BLAS behind it.
+
+One extension module serves a process: ``_cuda`` (CPU and CUDA kernels) when it was built and
+imports, else ``_C`` (CPU only). Both resolve OpenBLAS at import: the scipy-openblas32 wheel first,
+else the ILP64 copy bundled with numpy (ECOSYSTEM.md). ``K`` is the module every layer calls.
+"""
+import glob
+import logging
+import os
+
+log = logging.getLogger("lrcn_native")
+
+try:
+    from . import _cuda as K
+except ImportError:  # built without CUDA
+    from . import _C as K
+
+
+def _blas_candidates():
+    try:
+        import scipy_openblas32
+        yield os.path.join(scipy_openblas32.get_lib_dir(), f"lib{scipy_openblas32.get_library()}.so")
+    except ImportError:
+        pass
+    import numpy
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    yield from sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so")))
+
+
+def _init_blas():
+    errors = []
+    for path in _blas_candidates():
+        try:
+            K.gemm_cpu_init(path)
+            log.info("CPU sgemm: %s", K.gemm_cpu_library())
+            return
+        except RuntimeError as e:
+            errors.append(str(e))
+    raise ImportError("lrcn_native found no OpenBLAS for the CPU sgemm (install scipy-openblas32): "
+                      + "; ".join(errors))
+
+
+_init_blas()
+blas_library = K.gemm_cpu_library()
+has_cuda = bool(K.has_cuda)
