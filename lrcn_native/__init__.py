@@ -1,2 +1,15 @@
-"""lrcn_native: a Caffe-faithful LRCN with its own CPU and CUDA kernels; pycaffe's API."""
+"""lrcn_native: a Caffe-faithful LRCN with its own CPU and CUDA kernels, with pycaffe's API.
+
+    import lrcn_native as caffe
+    net = caffe.Net("deploy.prototxt", caffe.TEST, weights="model.caffemodel")
+"""
 from .backend import K as _K  # noqa: F401  (loads the native module and the CPU BLAS)
+from .blob import Blob
+from .layer import TEST, TRAIN, Layer
+from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
+from .net import Net, NetError
+from .proto.text import PrototxtError
+
+__all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
+           "set_mode_gpu", "set_random_seed"]
+__version__ = "0.1.0"

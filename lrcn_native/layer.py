@@ -1,0 +1,91 @@
+"""The Layer base class (Caffe's Layer, and pycaffe's caffe.Layer for Python layers) and the registry.
+
+A layer implements ``setup`` (read parameters, create ``self.blobs``), ``reshape`` (shape the tops),
+``forward`` and ``backward``. Bottoms and tops are lists of Blobs; a layer calls kernels of
+``lrcn_native.backend.K`` on ``blob.rdata()``/``wdata()``..., which are numpy arrays in CPU mode and cupy
+arrays in GPU mode, so one Python method serves both devices.
+"""
+import numpy as np
+
+from . import mode
+from .blob import Blob
+from .proto.text import Message
+
+TRAIN, TEST = 0, 1
+PHASES = ("TRAIN", "TEST")
+
+REGISTRY = {}
+
+
+def register(cls):
+    """Class decorator: makes ``cls`` the implementation of prototxt type ``cls.type``."""
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+class LayerError(ValueError):
+    pass
+
+
+class Layer:
+    type = ""
+    # Bottom/top counts Caffe checks at setup (None: unchecked).
+    exact_bottoms = min_bottoms = max_bottoms = None
+    exact_tops = min_tops = max_tops = None
+    is_loss = False  # loss layers weigh top 0 by 1 unless loss_weight says otherwise
+
+    def __init__(self, param=None, phase=TEST):
+        self.layer_param = param if param is not None else Message()
+        self.name = self.layer_param.str("name", "")
+        self.phase = phase
+        self.blobs = []
+        self.param_propagate_down = []
+
+    # --- to override --------------------------------------------------------------------------
+    def setup(self, bottom, top):
+        pass
+
+    def reshape(self, bottom, top):
+        raise NotImplementedError(f"{type(self).__name__}.reshape")
+
+    def forward(self, bottom, top):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, top, propagate_down, bottom):
+        if any(propagate_down):
+            raise self.error(f"{self.type} layers cannot backpropagate to their bottoms")
+
+    def allow_force_backward(self, bottom_index):
+        return True
+
+    # --- helpers ------------------------------------------------------------------------------
+    def error(self, msg, field=None):
+        """A LayerError naming the file, line, layer name and type."""
+        p = self.layer_param
+        line = p.where[field][-1][0] if field and field in p.where else p.line
+        return LayerError(f"{p.filename}:{line}: layer '{self.name}' ({self.type}): {msg}")
+
+    def check_counts(self, bottom, top):
+        def check(n, exact, lo, hi, what):
+            if exact is not None and n != exact:
+                raise self.error(f"takes exactly {exact} {what} blob(s), got {n}")
+            if lo is not None and n < lo:
+                raise self.error(f"takes at least {lo} {what} blob(s), got {n}")
+            if hi is not None and n > hi:
+                raise self.error(f"takes at most {hi} {what} blob(s), got {n}")
+        check(len(bottom), self.exact_bottoms, self.min_bottoms, self.max_bottoms, "bottom")
+        check(len(top), self.exact_tops, self.min_tops, self.max_tops, "top")
+
+    def add_param(self, shape, filler):
+        """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""
+        from .filler import fill
+        blob = Blob(*shape)
+        values = np.empty(shape, np.float32)
+        fill(values, filler)
+        blob.data[...] = values
+        self.blobs.append(blob)
+        return blob
+
+    @staticmethod
+    def gpu():
+        return mode.gpu()

@@ -1,0 +1,541 @@
+"""Net: builds layers from a NetParameter (prototxt), wires blobs, runs forward and backward.
+
+Follows Caffe's Net::Init: NetState filtering (phase, level, stages), net-level inputs turned into an
+Input layer, automatic Split layers for blobs with several consumers (and for loss blobs that are also
+consumed), in-place layers sharing one Blob, parameter sharing by ``param { name }``, loss weights kept in
+the loss blobs' diffs, and Caffe's rules for which layers and bottoms need backward. The Python API is
+pycaffe's (``net.blobs``, ``net.params``, ``forward``, ``backward``...).
+"""
+import collections
+import importlib
+import os
+
+import numpy as np
+
+from . import layers as _layers  # noqa: F401  (registers every layer type)
+from .backend import K
+from .blob import Blob
+from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
+from .proto.text import Message, parse, parse_file
+
+
+class NetError(ValueError):
+    pass
+
+
+# --- NetState filtering (CAFFE_FACTS.md §2) ----------------------------------------------------
+def _rule_met(rule, phase, level, stages):
+    if "phase" in rule and rule.enum("phase", None, PHASES) != PHASES[phase]:
+        return False
+    if "min_level" in rule and level < rule.int("min_level"):
+        return False
+    if "max_level" in rule and level > rule.int("max_level"):
+        return False
+    if any(s not in stages for s in rule.strs("stage")):
+        return False
+    if any(s in stages for s in rule.strs("not_stage")):
+        return False
+    return True
+
+
+def _included(lp, phase, level, stages):
+    includes, excludes = lp.msgs("include"), lp.msgs("exclude")
+    if includes and excludes:
+        raise lp.error("include", f"layer '{lp.str('name')}' has both include and exclude rules")
+    if includes:
+        return any(_rule_met(r, phase, level, stages) for r in includes)
+    return not any(_rule_met(r, phase, level, stages) for r in excludes)
+
+
+def _layer_params(netp):
+    """The net's layer messages, with net-level inputs (input/input_dim/input_shape) as an Input layer."""
+    if netp.all("layers"):
+        raise netp.error("layers", "V1 'layers' nets are not supported in prototxt; use V2 'layer'")
+    layers = list(netp.msgs("layer"))
+    inputs = netp.strs("input")
+    if inputs:
+        dims, shapes = netp.ints("input_dim"), netp.msgs("input_shape")
+        inp = Message(netp.filename, *netp.where["input"][0])
+        inp.add("name", "input")
+        inp.add("type", "Input")
+        param = Message(netp.filename)
+        for name in inputs:
+            inp.add("top", name)
+        if shapes:
+            if len(shapes) != len(inputs):
+                raise netp.error("input_shape", f"{len(inputs)} inputs but {len(shapes)} input_shape entries")
+            for s in shapes:
+                param.add("shape", s)
+        elif dims:
+            if len(dims) != 4 * len(inputs):
+                raise netp.error("input_dim", f"{len(inputs)} inputs need {4 * len(inputs)} input_dim values, "
+                                              f"got {len(dims)}")
+            for i in range(len(inputs)):
+                s = Message(netp.filename)
+                for d in dims[4 * i:4 * i + 4]:
+                    s.add("dim", d)
+                param.add("shape", s)
+        else:
+            raise netp.error("input", "net-level 'input' needs input_shape or input_dim")
+        inp.add("input_param", param)
+        layers.insert(0, inp)
+    elif netp.all("input_dim") or netp.all("input_shape"):
+        raise netp.error("input_dim" if netp.all("input_dim") else "input_shape", "input_dim/input_shape without 'input'")
+    return layers
+
+
+def _insert_splits(lps):
+    """Caffe's InsertSplits: a top read by several bottoms (a loss weight counts as one reader) gets a
+    Split layer right after its producer, and each reader reads its own copy."""
+    producer = {}                        # blob name -> (layer index, top index) of its latest writer
+    readers = collections.Counter()      # (layer, top) -> number of readers
+    bottom_src = {}                      # (layer, bottom) -> (layer, top)
+    loss_weight = {}
+    for i, lp in enumerate(lps):
+        for j, b in enumerate(lp.strs("bottom")):
+            if b not in producer:
+                raise NetError(f"{lp.filename}:{lp.line}: layer '{lp.str('name')}' ({lp.str('type')}): "
+                               f"unknown bottom blob '{b}' (bottom {j}); no earlier layer produces it")
+            bottom_src[i, j] = producer[b]
+            readers[producer[b]] += 1
+        for j, t in enumerate(lp.strs("top")):
+            producer[t] = (i, j)
+        for j, w in enumerate(lp.floats("loss_weight")[:len(lp.all("top"))]):
+            src = producer[lp.strs("top")[j]]
+            loss_weight[src] = w
+            if w:
+                readers[src] += 1
+    out, next_split = [], collections.Counter()
+    for i, lp in enumerate(lps):
+        bottoms = lp.strs("bottom")
+        renamed = list(bottoms)
+        for j, b in enumerate(bottoms):
+            src = bottom_src[i, j]
+            if readers[src] > 1:
+                renamed[j] = f"{b}_{lps[src[0]].str('name')}_{src[1]}_split_{next_split[src]}"
+                next_split[src] += 1
+        if renamed != bottoms:
+            lp = _with_field(lp, "bottom", renamed)
+        tops = lp.strs("top")
+        splits = []
+        for j, t in enumerate(tops):
+            n = readers[i, j]
+            if n > 1:
+                name = lp.str("name")
+                sp = Message(lp.filename, lp.line, lp.col)
+                sp.add("name", f"{t}_{name}_{j}_split")
+                sp.add("type", "Split")
+                sp.add("bottom", t)
+                w = loss_weight.get((i, j), 0.0)
+                for k in range(n):
+                    sp.add("top", f"{t}_{name}_{j}_split_{k}")
+                    if w:
+                        sp.add("loss_weight", w if k == 0 else 0.0)
+                if w:
+                    next_split[i, j] += 1  # copy 0 carries the loss
+                    lp = _without_loss_weight(lp)
+                splits.append(sp)
+        out.append(lp)
+        out.extend(splits)
+    return out
+
+
+def _with_field(lp, field, values):
+    copy = Message(lp.filename, lp.line, lp.col)
+    for k in lp.fields:
+        if k == field:
+            for v in values:
+                copy.add(k, v, *lp.where[k][0])
+        else:
+            for v, w in zip(lp.fields[k], lp.where[k]):
+                copy.add(k, v, *w)
+    return copy
+
+
+def _without_loss_weight(lp):
+    copy = _with_field(lp, "loss_weight", [])
+    copy.fields.pop("loss_weight", None)
+    copy.where.pop("loss_weight", None)
+    return copy
+
+
+def _make_layer(lp, phase):
+    type_ = lp.str("type")
+    if not type_:
+        raise NetError(f"{lp.filename}:{lp.line}: layer '{lp.str('name')}' has no type")
+    if type_ == "Python":
+        return _python_layer(lp, phase)
+    cls = REGISTRY.get(type_)
+    if cls is None:
+        raise NetError(f"{lp.filename}:{lp.where['type'][-1][0]}: layer '{lp.str('name')}': unknown layer type "
+                       f"'{type_}' (known: {', '.join(sorted(REGISTRY) + ['Python'])})")
+    return cls(lp, phase)
+
+
+def _python_layer(lp, phase):
+    pp = lp.msg("python_param")
+    module_name, class_name = pp.str("module"), pp.str("layer")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise NetError(f"{lp.filename}:{lp.line}: Python layer '{lp.str('name')}': cannot import module "
+                       f"'{module_name}' ({e}); is it on PYTHONPATH?") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise NetError(f"{lp.filename}:{lp.line}: Python layer '{lp.str('name')}': module '{module_name}' "
+                       f"has no class '{class_name}'")
+    layer = cls.__new__(cls)
+    Layer.__init__(layer, lp, phase)
+    layer.type = "Python"
+    layer.param_str = pp.str("param_str")
+    init = getattr(cls, "__init__", None)
+    if init is not None and init is not Layer.__init__ and init is not object.__init__:
+        init(layer, lp, phase)
+    return layer
+
+
+class Net:
+    """pycaffe's Net: ``Net(model_file, phase, weights=None, level=0, stages=())`` or the older
+    ``Net(model_file, weights, phase)``. ``model_file`` is a path, or a parsed Message."""
+
+    def __init__(self, model_file, *args, weights=None, phase=None, level=0, stages=()):
+        if len(args) == 2 and isinstance(args[0], (str, os.PathLike)):  # Net(model, weights, phase)
+            weights, phase = args
+        elif len(args) == 1:
+            phase = args[0]
+        elif args:
+            raise TypeError("Net(model_file, phase, weights=None, level=0, stages=()) or Net(model_file, weights, phase)")
+        if phase not in (TRAIN, TEST):
+            raise ValueError("Net: phase must be lrcn_native.TRAIN or lrcn_native.TEST")
+        if isinstance(model_file, Message):
+            netp = model_file
+        else:
+            netp = parse_file(os.fspath(model_file))
+        self.phase = phase
+        self._init(netp, phase, level, tuple(stages))
+        if weights is not None:
+            self.copy_from(weights)
+
+    # --- construction -------------------------------------------------------------------------
+    def _init(self, netp, phase, level, stages):
+        from .proto.schema import validate_net
+        validate_net(netp)
+        state = netp.msg("state")
+        if "state" in netp:  # the file's own state is the default (Caffe merges the two)
+            level = level or state.int("level", 0)
+            stages = stages or tuple(state.strs("stage"))
+        self.name = netp.str("name")
+        lps = [lp for lp in _layer_params(netp) if _included(lp, phase, level, stages)]
+        names = [lp.str("name") for lp in lps]
+        dup = [n for n, c in collections.Counter(names).items() if c > 1]
+        if dup:
+            raise NetError(f"{netp.filename}: layer name '{dup[0]}' is used by more than one layer of this phase")
+        lps = _insert_splits(lps)
+
+        self.layers, self._layer_names = [], []
+        self.blobs = collections.OrderedDict()
+        self.top_names, self.bottom_names = collections.OrderedDict(), collections.OrderedDict()
+        self._bottoms, self._tops = [], []
+        self._loss_tops = []                  # per layer: [(top index, weight)]
+        self.blob_loss_weights = collections.OrderedDict()
+        self.inputs = []
+        blob_need_backward = {}
+        bottom_need_backward, layer_need_backward = [], []
+        available = set()
+        self._learnable, self._param_owner = [], {}   # unique learnable Blobs, share name -> index
+        self._lr_mult, self._decay_mult = [], []
+        self.param_specs = []
+        for lp in lps:
+            layer = _make_layer(lp, phase)
+            name = layer.name
+            bottoms = []
+            bneed = []
+            need_backward = False
+            propagate = lp.all("propagate_down")
+            if propagate and len(propagate) != len(lp.all("bottom")):
+                raise layer.error(f"propagate_down has {len(propagate)} entries for {len(lp.all('bottom'))} bottoms",
+                                  "propagate_down")
+            for j, b in enumerate(lp.strs("bottom")):
+                if b not in available:
+                    raise layer.error(f"bottom blob '{b}' is not available (consumed or never produced)", "bottom")
+                available.discard(b)
+                bottoms.append(self.blobs[b])
+                need = blob_need_backward[b]
+                if propagate:
+                    need = _as_bool(lp, "propagate_down", j)
+                bneed.append(need)
+                need_backward |= blob_need_backward[b]
+            tops = []
+            for j, t in enumerate(lp.strs("top")):
+                if t in lp.strs("bottom"):
+                    if lp.strs("bottom").index(t) != j:
+                        raise layer.error(f"in-place top '{t}' must be at the same position as its bottom", "top")
+                    tops.append(self.blobs[t])
+                else:
+                    if t in self.blobs:
+                        raise layer.error(f"top blob '{t}' is produced by an earlier layer too", "top")
+                    self.blobs[t] = Blob()
+                    tops.append(self.blobs[t])
+                    blob_need_backward[t] = False
+                available.add(t)
+            layer.check_counts(bottoms, tops)
+            try:
+                layer.setup(bottoms, tops)
+                layer.reshape(bottoms, tops)
+            except LayerError:
+                raise
+            except (ValueError, TypeError) as e:
+                raise layer.error(str(e)) from e
+            if lp.str("type") == "Input":
+                self.inputs.extend(lp.strs("top"))
+            # Loss weights: explicit, else 1 for top 0 of loss layers (Caffe's SetLossWeights).
+            weights = lp.floats("loss_weight")
+            if weights and len(weights) != len(tops):
+                raise layer.error(f"loss_weight has {len(weights)} entries for {len(tops)} tops", "loss_weight")
+            if not weights:
+                weights = [1.0 if (layer.is_loss and j == 0) else 0.0 for j in range(len(tops))]
+            loss_tops = []
+            for j, w in enumerate(weights):
+                if w:
+                    K.set(tops[j].wdiff(), w)
+                    loss_tops.append((j, w))
+                self.blob_loss_weights[lp.strs("top")[j]] = w
+            # Parameters: sharing, multipliers, whether they need backward.
+            specs = lp.msgs("param")
+            if len(specs) > len(layer.blobs):
+                raise layer.error(f"{len(specs)} param specs for {len(layer.blobs)} parameter blobs", "param")
+            layer.param_propagate_down = []
+            for p in range(len(layer.blobs)):
+                spec = specs[p] if p < len(specs) else Message()
+                lr = spec.float("lr_mult", 1.0)
+                need_backward |= lr != 0
+                layer.param_propagate_down.append(lr != 0)
+                self._append_param(layer, p, spec)
+            self.layers.append(layer)
+            self._layer_names.append(name)
+            self.top_names[name] = lp.strs("top")
+            self.bottom_names[name] = lp.strs("bottom")
+            self._bottoms.append(bottoms)
+            self._tops.append(tops)
+            self._loss_tops.append(loss_tops)
+            bottom_need_backward.append(bneed)
+            layer_need_backward.append(need_backward)
+            if need_backward:
+                for t in lp.strs("top"):
+                    blob_need_backward[t] = True
+
+        # Backwards pass: a layer needs backward only if it contributes to a loss (Caffe's Init).
+        under_loss, skip = set(), set()
+        for i in range(len(self.layers) - 1, -1, -1):
+            contributes, skip_down = False, True
+            for j, t in enumerate(self.top_names[self._layer_names[i]]):
+                if any(jj == j for jj, _ in self._loss_tops[i]) or t in under_loss:
+                    contributes = True
+                if t not in skip:
+                    skip_down = False
+            if layer_need_backward[i] and skip_down:
+                layer_need_backward[i] = False
+                bottom_need_backward[i] = [False] * len(bottom_need_backward[i])
+            if not contributes:
+                layer_need_backward[i] = False
+            for j, b in enumerate(self.bottom_names[self._layer_names[i]]):
+                if contributes:
+                    under_loss.add(b)
+                else:
+                    bottom_need_backward[i][j] = False
+                if not bottom_need_backward[i][j]:
+                    skip.add(b)
+        if netp.bool("force_backward", False):
+            for i, layer in enumerate(self.layers):
+                layer_need_backward[i] = True
+                for j, b in enumerate(self.bottom_names[self._layer_names[i]]):
+                    bottom_need_backward[i][j] = bottom_need_backward[i][j] or layer.allow_force_backward(j)
+                    blob_need_backward[b] = blob_need_backward[b] or bottom_need_backward[i][j]
+                layer.param_propagate_down = [True] * len(layer.blobs)
+        self._layer_need_backward = layer_need_backward
+        self._bottom_need_backward = bottom_need_backward
+        self.outputs = sorted(available)  # Caffe keeps available blobs in a std::set: sorted by name
+        self.layer_dict = collections.OrderedDict(zip(self._layer_names, self.layers))
+        self.params = collections.OrderedDict(
+            (n, l.blobs) for n, l in zip(self._layer_names, self.layers) if l.blobs)
+
+    def _append_param(self, layer, p, spec):
+        share = spec.str("name", "")
+        lr, decay = spec.float("lr_mult", 1.0), spec.float("decay_mult", 1.0)
+        if not share or share not in self._param_owner:
+            if share:
+                self._param_owner[share] = len(self._learnable)
+            self._learnable.append(layer.blobs[p])
+            self._lr_mult.append(lr)
+            self._decay_mult.append(decay)
+            self.param_specs.append((layer.name, p, share))
+            return
+        owner = self._param_owner[share]
+        blob = self._learnable[owner]
+        mine = layer.blobs[p]
+        strict = spec.enum("share_mode", "STRICT", ("STRICT", "PERMISSIVE")) == "STRICT"
+        if (strict and blob.shape != mine.shape) or blob.count != mine.count:
+            raise layer.error(f"shared parameter '{share}' has shape {mine.shape} here but {blob.shape} in its "
+                              f"owner", "param")
+        if "lr_mult" in spec and lr != self._lr_mult[owner]:
+            raise layer.error(f"shared parameter '{share}' has mismatched lr_mult", "param")
+        if "decay_mult" in spec and decay != self._decay_mult[owner]:
+            raise layer.error(f"shared parameter '{share}' has mismatched decay_mult", "param")
+        layer.blobs[p] = blob
+
+    # --- running ------------------------------------------------------------------------------
+    def _index(self, name, default):
+        if name is None:
+            return default
+        try:
+            return self._layer_names.index(name)
+        except ValueError:
+            raise KeyError(f"no layer named '{name}' in net '{self.name}'") from None
+
+    def forward_from_to(self, start, end):
+        """Runs layers start..end (inclusive) and returns Σ loss_weight·loss over their loss tops."""
+        loss = 0.0
+        for i in range(start, end + 1):
+            layer, bottom, top = self.layers[i], self._bottoms[i], self._tops[i]
+            layer.reshape(bottom, top)
+            layer.forward(bottom, top)
+            for j, _ in self._loss_tops[i]:
+                loss += K.dot(top[j].rdata(), top[j].rdiff())
+        return loss
+
+    def backward_from_to(self, start, end):
+        for i in range(start, end - 1, -1):
+            if self._layer_need_backward[i]:
+                self.layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
+
+    def forward(self, blobs=None, start=None, end=None, **kwargs):
+        """pycaffe's forward: sets input blobs from ``kwargs``, runs start..end and returns
+        {name: data} for the outputs (or the end layer's tops) plus ``blobs``."""
+        blobs = list(blobs or [])
+        i0 = self._index(start, 0)
+        i1 = self._index(end, len(self.layers) - 1)
+        outputs = set((self.top_names[end] if end is not None else self.outputs) + blobs)
+        if kwargs:
+            if set(kwargs) != set(self.inputs):
+                raise ValueError(f"forward: input blob arguments {sorted(kwargs)} do not match the net's inputs "
+                                 f"{self.inputs}")
+            for name, value in kwargs.items():
+                blob = self.blobs[name]
+                value = np.asarray(value)
+                if value.shape[:1] != blob.shape[:1]:
+                    raise ValueError(f"forward: input '{name}' is not batch sized: {value.shape} for blob "
+                                     f"{blob.shape}")
+                blob.data[...] = value
+        self._last_loss = self.forward_from_to(i0, i1)
+        return {o: self.blobs[o].data for o in outputs}
+
+    def backward(self, diffs=None, start=None, end=None, **kwargs):
+        """pycaffe's backward: sets output diffs from ``kwargs``, runs start..end backwards and returns
+        {name: diff} for the inputs (or the end layer's bottoms) plus ``diffs``."""
+        diffs = list(diffs or [])
+        i0 = self._index(start, len(self.layers) - 1)
+        i1 = self._index(end, 0)
+        outputs = set((self.bottom_names[end] if end is not None else self.inputs) + diffs)
+        if kwargs:
+            if set(kwargs) != set(self.outputs):
+                raise ValueError(f"backward: top diff arguments {sorted(kwargs)} do not match the net's outputs "
+                                 f"{self.outputs}")
+            for name, value in kwargs.items():
+                blob = self.blobs[name]
+                value = np.asarray(value)
+                if value.shape[:1] != blob.shape[:1]:
+                    raise ValueError(f"backward: diff '{name}' is not batch sized: {value.shape} for {blob.shape}")
+                blob.diff[...] = value
+        self.backward_from_to(i0, i1)
+        return {o: self.blobs[o].diff for o in outputs}
+
+    def forward_backward(self):
+        loss = self.forward_from_to(0, len(self.layers) - 1)
+        self.backward_from_to(len(self.layers) - 1, 0)
+        return loss
+
+    def reshape(self):
+        for layer, bottom, top in zip(self.layers, self._bottoms, self._tops):
+            layer.reshape(bottom, top)
+
+    def clear_param_diffs(self):
+        for blob in self._learnable:
+            K.set(blob.wdiff(), 0.0)
+
+    def _batch_size(self):
+        return self.blobs[self.inputs[0]].shape[0] if self.inputs else 1
+
+    def forward_all(self, blobs=None, **kwargs):
+        """Runs forward over inputs of any batch count, batch by batch (pycaffe's forward_all)."""
+        all_outs = collections.defaultdict(list)
+        for batch in self._batches(kwargs):
+            outs = self.forward(blobs=blobs, **{k: v for k, v in batch.items()})
+            for name, out in outs.items():
+                all_outs[name].extend(out.copy())
+        return self._trim(all_outs, kwargs)
+
+    def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
+        """Forward and backward over batches; kwargs hold inputs and output diffs."""
+        ins = {k: v for k, v in kwargs.items() if k in self.inputs}
+        tdiffs = {k: v for k, v in kwargs.items() if k in self.outputs}
+        all_outs, all_diffs = collections.defaultdict(list), collections.defaultdict(list)
+        for fb, bb in zip(self._batches(ins), self._batches(tdiffs)):
+            outs = self.forward(blobs=blobs, **fb)
+            grads = self.backward(diffs=diffs, **bb)
+            for name, out in outs.items():
+                all_outs[name].extend(out.copy())
+            for name, d in grads.items():
+                all_diffs[name].extend(d.copy())
+        n = len(next(iter(kwargs.values()))) if kwargs else 0
+        return self._trim(all_outs, kwargs, n), self._trim(all_diffs, kwargs, n)
+
+    def _batches(self, arrays):
+        if not arrays:
+            yield {}
+            return
+        n = len(next(iter(arrays.values())))
+        bs = self._batch_size()
+        for start in range(0, n, bs):
+            batch = {}
+            for name, arr in arrays.items():
+                chunk = np.asarray(arr[start:start + bs], np.float32)
+                if len(chunk) < bs:  # pad the last batch as pycaffe does
+                    pad = np.zeros((bs - len(chunk),) + chunk.shape[1:], np.float32)
+                    chunk = np.concatenate([chunk, pad])
+                batch[name] = chunk
+            yield batch
+
+    @staticmethod
+    def _trim(outs, kwargs, n=None):
+        if n is None:
+            n = len(next(iter(kwargs.values()))) if kwargs else None
+        return {name: np.asarray(v[:n] if n is not None else v) for name, v in outs.items()}
+
+    # --- weights --------------------------------------------------------------------------------
+    def copy_from(self, path):
+        from .proto.caffemodel import load_into_net
+        return load_into_net(self, path)
+
+    def save(self, path):
+        from .proto.caffemodel import save_net
+        save_net(self, path)
+
+    def save_hdf5(self, path):
+        from .proto.caffemodel import save_net
+        save_net(self, path, hdf5=True)
+
+    def load_hdf5(self, path):
+        return self.copy_from(path)
+
+    @property
+    def learnable_params(self):
+        return list(self._learnable)
+
+
+def _as_bool(lp, field, index):
+    v = lp.all(field)[index]
+    if isinstance(v, str) and v in ("true", "false", "True", "False"):
+        return v in ("true", "True")
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    raise lp.error(field, f"field '{field}' expects true or false, got {v!r}", index)

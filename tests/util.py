@@ -1,0 +1,144 @@
+"""Test helpers: build one layer from prototxt text, run it, check gradients by finite differences
+(Caffe's GradientChecker: central differences, step 1e-2, |a − e| ≤ 1e-3·max(|a|, |e|, 1)), and run
+the same layer on the GPU for parity (skipped without one)."""
+import numpy as np
+import pytest
+
+import lrcn_native as caffe
+from lrcn_native.backend import K
+from lrcn_native.blob import Blob
+from lrcn_native.layer import REGISTRY, TEST
+from lrcn_native.proto.text import parse
+
+
+def _has_gpu():
+    if not K.has_cuda or K.device_count() == 0:
+        return False
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HAS_GPU = _has_gpu()
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device (or no cupy): GPU parity not run")
+
+
+def make_layer(text, phase=TEST):
+    """A layer from the body of a `layer { ... }` message, e.g. 'type: "ReLU" relu_param { ... }'."""
+    lp = parse(text, "<test>")
+    if "name" not in lp:
+        lp.add("name", "test")
+    return REGISTRY[lp.str("type")](lp, phase)
+
+
+def blobs_from(arrays):
+    out = []
+    for a in arrays:
+        b = Blob(*np.shape(a))
+        b.data[...] = a
+        out.append(b)
+    return out
+
+
+def setup_layer(layer, bottom_arrays, n_tops=1):
+    bottom = blobs_from(bottom_arrays)
+    top = [Blob() for _ in range(n_tops)]
+    layer.check_counts(bottom, top)
+    layer.setup(bottom, top)
+    layer.reshape(bottom, top)
+    layer.param_propagate_down = [True] * len(layer.blobs)
+    return bottom, top
+
+
+def forward(layer, bottom, top):
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    return [t.data.copy() for t in top]
+
+
+def gradcheck(layer, bottom_arrays, n_tops=1, check_bottoms=None, check_params=True, step=1e-2,
+              threshold=1e-3, kink=None, kink_range=-1.0, seed=0, max_checks=200):
+    """Central-difference check of d(Σ_t w_t·top_t)/d(bottom, params) against layer.backward.
+
+    Random weights w_t make every top element matter. Elements whose value lies within kink_range of
+    ``kink`` (non-differentiable points, e.g. ReLU at 0) are skipped, as in Caffe's checker. At most
+    ``max_checks`` elements per blob are checked (random subset) to keep the test fast."""
+    rng = np.random.default_rng(seed)
+    bottom, top = setup_layer(layer, bottom_arrays, n_tops)
+    forward(layer, bottom, top)
+    weights = [rng.uniform(-1, 1, t.shape).astype(np.float32) for t in top]
+
+    def objective():
+        outs = forward(layer, bottom, top)
+        return sum(float(np.dot(o.ravel().astype(np.float64), w.ravel())) for o, w in zip(outs, weights))
+
+    if check_bottoms is None:
+        check_bottoms = list(range(len(bottom)))
+    # Analytic gradients.
+    forward(layer, bottom, top)
+    for t, w in zip(top, weights):
+        t.diff[...] = w
+    for p in layer.blobs:
+        p.diff[...] = 0
+    propagate = [i in check_bottoms for i in range(len(bottom))]
+    layer.backward(top, propagate, bottom)
+    targets = [(bottom[i], f"bottom {i}") for i in check_bottoms]
+    if check_params:
+        targets += [(p, f"param {i}") for i, p in enumerate(layer.blobs)]
+    analytic = [b.diff.copy() for b, _ in targets]
+    for (blob, what), grad in zip(targets, analytic):
+        flat = blob.data.reshape(-1)
+        idx = np.arange(flat.size)
+        if flat.size > max_checks:
+            idx = rng.choice(flat.size, max_checks, replace=False)
+        for k in idx:
+            x = float(flat[k])
+            if kink is not None and abs(x - kink) <= kink_range:
+                continue
+            blob.data.reshape(-1)[k] = x + step
+            plus = objective()
+            blob.data.reshape(-1)[k] = x - step
+            minus = objective()
+            blob.data.reshape(-1)[k] = x
+            e = (plus - minus) / (2 * step)
+            a = float(grad.reshape(-1)[k])
+            scale = max(abs(a), abs(e), 1.0)
+            assert abs(a - e) <= threshold * scale, (
+                f"{layer.type} {what} element {k}: analytic {a} vs numeric {e}")
+
+
+def gpu_parity(text, bottom_arrays, n_tops=1, phase=TEST, propagate=None, rtol=1e-5, atol=1e-6, seed=0):
+    """Runs the layer's forward and backward on the CPU and on the GPU from identical parameters and
+    inputs; asserts tops, bottom diffs and param diffs agree. Tolerances: float32 with a different
+    summation order on the GPU (callers pass larger ones for long reductions)."""
+    rng = np.random.default_rng(seed)
+    results = []
+    params = None
+    for use_gpu in (False, True):
+        (caffe.set_mode_gpu if use_gpu else caffe.set_mode_cpu)()
+        try:
+            layer = make_layer(text, phase)
+            bottom, top = setup_layer(layer, bottom_arrays, n_tops)
+            if params is None:
+                params = [p.data.copy() for p in layer.blobs]
+            for p, v in zip(layer.blobs, params):
+                p.data[...] = v
+                p.diff[...] = 0
+            layer.reshape(bottom, top)
+            layer.forward(bottom, top)
+            weights = np.random.default_rng(seed)
+            for t in top:
+                t.diff[...] = weights.uniform(-1, 1, t.shape).astype(np.float32)
+            prop = propagate if propagate is not None else [True] * len(bottom)
+            layer.backward(top, prop, bottom)
+            results.append(([t.data.copy() for t in top],
+                            [b.diff.copy() for b, p in zip(bottom, prop) if p],
+                            [p.diff.copy() for p in layer.blobs]))
+        finally:
+            caffe.set_mode_cpu()
+    for kind, cpu, gpu in zip(("top", "bottom diff", "param diff"), results[0], results[1]):
+        for i, (c, g) in enumerate(zip(cpu, gpu)):
+            np.testing.assert_allclose(g, c, rtol=rtol, atol=atol, err_msg=f"{kind} {i}")
+    del rng
