@@ -27,6 +27,13 @@ class LayerError(ValueError):
     pass
 
 
+class BlobVec(list):
+    """A layer's parameter blobs; ``add_blob(*shape)`` as in pycaffe's Python layers."""
+
+    def add_blob(self, *shape):
+        self.append(Blob(*shape))
+
+
 class Layer:
     type = ""
     # Bottom/top counts Caffe checks at setup (None: unchecked).
@@ -38,7 +45,7 @@ class Layer:
         self.layer_param = param if param is not None else Message()
         self.name = self.layer_param.str("name", "")
         self.phase = phase
-        self.blobs = []
+        self.blobs = BlobVec()
         self.param_propagate_down = []
 
     # --- to override --------------------------------------------------------------------------

@@ -1,9 +1,13 @@
+import glob
 import os
 import sys
 
-# Run against the sources in place (developer build: cmake -B build puts the extension beside them)
-# unless an installed lrcn_native is wanted (LRCN_TEST_INSTALLED=1, as CI does after pip install).
+# Developer builds (cmake -B build) put the extension beside the sources: test those in place.
+# Otherwise (CI after `pip install .`) test the installed package, and keep the source tree, which has
+# no extension, off the path.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if not os.environ.get("LRCN_TEST_INSTALLED"):
+if glob.glob(os.path.join(ROOT, "lrcn_native", "_C*.so")):
     sys.path.insert(0, ROOT)
+else:
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != ROOT]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

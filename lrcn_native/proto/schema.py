@@ -1,5 +1,145 @@
-"""Field checks for prototxt messages (filled in by the schema work; see validate_net)."""
+"""The fields of Caffe's prototxt messages, so that an unknown or mistyped field is an error at its line.
+
+Field names and types are caffe.proto's (BVLC master), plus fields the LRCN forks added (marked
+"fork"). Scalar kinds: int, float, bool, str, enum (an identifier), and "any" for the parameter messages of
+layer types this package does not implement (the unknown layer type is reported instead). Validation
+only checks; the layers read values with the Message accessors.
+"""
+from .text import Ident, Message, PrototxtError
+
+F, I, B, S, E = "float", "int", "bool", "str", "enum"
+
+FILLER = {"type": S, "value": F, "min": F, "max": F, "mean": F, "std": F, "sparse": I, "variance_norm": E}
+BLOB_SHAPE = {"dim": I}
+NET_STATE_RULE = {"phase": E, "min_level": I, "max_level": I, "stage": S, "not_stage": S}
+NET_STATE = {"phase": E, "level": I, "stage": S}
+PARAM_SPEC = {"name": S, "share_mode": E, "lr_mult": F, "decay_mult": F}
+BLOB_PROTO = {"shape": BLOB_SHAPE, "data": F, "diff": F, "double_data": F, "double_diff": F, "num": I,
+              "channels": I, "height": I, "width": I}
+TRANSFORM = {"scale": F, "mirror": B, "crop_size": I, "mean_file": S, "mean_value": F, "force_color": B,
+             "force_gray": B, "flow": B}  # flow: activity fork
+
+LAYER_PARAMS = {
+    "accuracy_param": {"top_k": I, "axis": I, "ignore_label": I},
+    "concat_param": {"axis": I, "concat_dim": I},
+    "convolution_param": {"num_output": I, "bias_term": B, "pad": I, "kernel_size": I, "stride": I, "dilation": I,
+                          "pad_h": I, "pad_w": I, "kernel_h": I, "kernel_w": I, "stride_h": I, "stride_w": I,
+                          "group": I, "weight_filler": FILLER, "bias_filler": FILLER, "engine": E, "axis": I,
+                          "force_nd_im2col": B},
+    "data_param": {"source": S, "batch_size": I, "rand_skip": I, "backend": E, "scale": F, "mean_file": S,
+                   "crop_size": I, "mirror": B, "force_encoded_color": B, "prefetch": I},
+    "dropout_param": {"dropout_ratio": F},
+    "dummy_data_param": {"data_filler": FILLER, "shape": BLOB_SHAPE, "num": I, "channels": I, "height": I,
+                         "width": I},
+    "eltwise_param": {"operation": E, "coeff": F, "stable_prod_grad": B, "coeff_blob": B},  # coeff_blob: fork
+    "embed_param": {"num_output": I, "input_dim": I, "bias_term": B, "weight_filler": FILLER,
+                    "bias_filler": FILLER},
+    "flatten_param": {"axis": I, "end_axis": I},
+    "hdf5_data_param": {"source": S, "batch_size": I, "shuffle": B},
+    "hdf5_output_param": {"file_name": S},
+    "image_data_param": {"source": S, "batch_size": I, "rand_skip": I, "shuffle": B, "new_height": I,
+                         "new_width": I, "is_color": B, "scale": F, "mean_file": S, "crop_size": I, "mirror": B,
+                         "root_folder": S, "min_height": I, "min_width": I},  # min_*: fork
+    "inner_product_param": {"num_output": I, "bias_term": B, "weight_filler": FILLER, "bias_filler": FILLER,
+                            "axis": I, "transpose": B},
+    "input_param": {"shape": BLOB_SHAPE},
+    "loss_param": {"ignore_label": I, "normalization": E, "normalize": B},
+    "lrn_param": {"local_size": I, "alpha": F, "beta": F, "norm_region": E, "k": F, "engine": E},
+    "pooling_param": {"pool": E, "pad": I, "pad_h": I, "pad_w": I, "kernel_size": I, "kernel_h": I,
+                      "kernel_w": I, "stride": I, "stride_h": I, "stride_w": I, "engine": E,
+                      "global_pooling": B, "round_mode": E},
+    "python_param": {"module": S, "layer": S, "param_str": S, "share_in_parallel": B},
+    "recurrent_param": {"num_output": I, "weight_filler": FILLER, "bias_filler": FILLER, "debug_info": B,
+                        "expose_hidden": B},
+    "relu_param": {"negative_slope": F, "engine": E},
+    "reshape_param": {"shape": BLOB_SHAPE, "axis": I, "num_axes": I},
+    "sigmoid_param": {"engine": E},
+    "slice_param": {"axis": I, "slice_point": I, "slice_dim": I},
+    "softmax_param": {"engine": E, "axis": I},
+    "tanh_param": {"engine": E},
+}
+# Parameter messages of Caffe layer types we do not implement: accepted, not checked.
+for _name in ("argmax_param", "batch_norm_param", "bias_param", "clip_param", "contrastive_loss_param",
+              "crop_param", "elu_param", "exp_param", "hinge_loss_param", "infogain_loss_param", "log_param",
+              "memory_data_param", "mvn_param", "parameter_param", "power_param", "prelu_param",
+              "reduction_param", "scale_param", "spp_param", "swish_param", "threshold_param", "tile_param",
+              "window_data_param", "lstm_param"):
+    LAYER_PARAMS[_name] = "any"
+
+LAYER = {"name": S, "type": S, "bottom": S, "top": S, "phase": E, "loss_weight": F, "param": PARAM_SPEC,
+         "blobs": BLOB_PROTO, "propagate_down": B, "include": NET_STATE_RULE, "exclude": NET_STATE_RULE,
+         "transform_param": TRANSFORM, **LAYER_PARAMS}
+NET = {"name": S, "input": S, "input_shape": BLOB_SHAPE, "input_dim": I, "force_backward": B, "state": NET_STATE,
+       "debug_info": B, "layer": LAYER, "layers": "any"}
+SOLVER = {
+    "net": S, "net_param": NET, "train_net": S, "test_net": S, "train_net_param": NET, "test_net_param": NET,
+    "train_state": NET_STATE, "test_state": NET_STATE, "test_iter": I, "test_interval": I,
+    "test_compute_loss": B, "test_initialization": B, "base_lr": F, "display": I, "average_loss": I,
+    "max_iter": I, "iter_size": I, "lr_policy": S, "gamma": F, "power": F, "momentum": F, "weight_decay": F,
+    "regularization_type": S, "stepsize": I, "stepvalue": I, "clip_gradients": F, "snapshot": I,
+    "snapshot_prefix": S, "snapshot_diff": B, "snapshot_format": E, "solver_mode": E, "device_id": I,
+    "random_seed": I, "type": S, "delta": F, "momentum2": F, "rms_decay": F, "debug_info": B,
+    "snapshot_after_train": B, "solver_type": E, "layer_wise_reduce": B, "weights": S,
+}
+
+
+def _kind_ok(kind, value):
+    if kind == I:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == F:
+        return (isinstance(value, (int, float)) and not isinstance(value, Ident)) or (
+            isinstance(value, Ident) and value.lower().lstrip("-") in ("inf", "infinity", "nan"))
+    if kind == B:
+        return (isinstance(value, Ident) and value in ("true", "false", "True", "False", "t", "f")) or value in (0, 1)
+    if kind == S:
+        return isinstance(value, str) and not isinstance(value, Ident)
+    if kind == E:
+        return isinstance(value, Ident) or (isinstance(value, int) and not isinstance(value, bool))
+    return True
+
+
+_KIND_NAMES = {I: "an integer", F: "a number", B: "true or false", S: "a quoted string", E: "an enum name"}
+
+
+def validate(msg, schema, what):
+    """Raises PrototxtError at the first field of ``msg`` that ``schema`` does not know or whose value has
+    the wrong kind. ``what`` names the message in the error (e.g. "layer 'conv1' convolution_param")."""
+    if schema == "any":
+        return
+    for name, values in msg.fields.items():
+        kind = schema.get(name)
+        for (line, col), value in zip(msg.where[name], values):
+            if kind is None:
+                known = ", ".join(sorted(schema))
+                raise PrototxtError(msg.filename, line, col, f"unknown field '{name}' in {what} (known: {known})")
+            if isinstance(kind, dict) or kind == "any":
+                if not isinstance(value, Message):
+                    raise PrototxtError(msg.filename, line, col, f"field '{name}' in {what} must be a message {{ }}")
+                validate(value, kind, f"{what} {name}")
+            elif isinstance(value, Message) or not _kind_ok(kind, value):
+                raise PrototxtError(msg.filename, line, col,
+                                    f"field '{name}' in {what} expects {_KIND_NAMES[kind]}, got "
+                                    f"{'a message' if isinstance(value, Message) else repr(value)}")
 
 
 def validate_net(netp):
+    for name in netp.fields:
+        if name != "layer":
+            validate(_only(netp, name), NET, "the net")
+    for i, lp in enumerate(netp.all("layer")):
+        if not isinstance(lp, Message):
+            raise netp.error("layer", "field 'layer' must be a message { }", i)
+        validate(lp, LAYER, f"layer '{lp.get('name', '?')}'")
     return netp
+
+
+def validate_solver(sp):
+    validate(sp, SOLVER, "the solver")
+    return sp
+
+
+def _only(msg, name):
+    sub = Message(msg.filename, msg.line, msg.col)
+    for value, (line, col) in zip(msg.fields[name], msg.where[name]):
+        sub.add(name, value, line, col)
+    return sub

@@ -27,7 +27,7 @@ class Ident(str):
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\f\v]+|\n)
   | (?P<comment>\#[^\n]*)
-  | (?P<number>-?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fF]?|0[xX][0-9a-fA-F]+))
+  | (?P<number>-?(?:0[xX][0-9a-fA-F]+|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[fF]?))
   | (?P<ident>-?[A-Za-z_][A-Za-z0-9_]*)
   | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<punct>[{}<>\[\]:;,])
@@ -276,7 +276,7 @@ def parse(text, filename="<string>"):
                         fail(toks[i], f"expected ',' or ']' in the list of '{name}', found {toks[i][1]!r}")
                 i += 1
             else:
-                msg.add(name, value(), nxt[2], nxt[3])
+                msg.add(name, value(), line, col)
             if toks[i][0] == "punct" and toks[i][1] in ";,":
                 i += 1
 

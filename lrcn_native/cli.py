@@ -1,0 +1,90 @@
+"""The `lrcn` command, after the `caffe` tool: time, inspect, convert (train and test come with the
+solver). Log lines follow Caffe's wording so existing log parsers work."""
+import argparse
+import logging
+import sys
+import time
+
+import numpy as np
+
+log = logging.getLogger("lrcn_native")
+
+
+def _mode(gpu):
+    import lrcn_native as caffe
+    if gpu is None:
+        caffe.set_mode_cpu()
+        return False
+    caffe.set_device(int(gpu))
+    caffe.set_mode_gpu()
+    return True
+
+
+def cmd_time(args):
+    """Per-layer forward and backward time of a net, like `caffe time`."""
+    import lrcn_native as caffe
+    from lrcn_native.backend import K
+    gpu = _mode(args.gpu)
+    phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
+    net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+    rng = np.random.default_rng(0)
+    for name in net.inputs:  # random inputs: timing does not depend on values
+        net.blobs[name].data[...] = rng.standard_normal(net.blobs[name].shape, dtype=np.float32)
+    sync = K.synchronize if gpu else (lambda: None)
+    n_layers = len(net.layers)
+    fwd, bwd = np.zeros(n_layers), np.zeros(n_layers)
+    print(f"Performing Forward/Backward: {args.iterations} iterations of '{net.name}' on "
+          f"{'GPU ' + str(args.gpu) if gpu else 'CPU'}")
+    net.forward_backward()  # warm-up: allocations, BLAS thread start
+    sync()
+    total = time.perf_counter()
+    for it in range(args.iterations):
+        t_it = time.perf_counter()
+        for i, (layer, bottom, top) in enumerate(zip(net.layers, net._bottoms, net._tops)):
+            t0 = time.perf_counter()
+            layer.reshape(bottom, top)
+            layer.forward(bottom, top)
+            sync()
+            fwd[i] += time.perf_counter() - t0
+        for i in range(n_layers - 1, -1, -1):
+            t0 = time.perf_counter()
+            if net._layer_need_backward[i]:
+                net.layers[i].backward(net._tops[i], net._bottom_need_backward[i], net._bottoms[i])
+            sync()
+            bwd[i] += time.perf_counter() - t0
+        print(f"Iteration: {it + 1} forward-backward time: {1e3 * (time.perf_counter() - t_it):.2f} ms.")
+    total = time.perf_counter() - total
+    n = args.iterations
+    print("Average time per layer: ")
+    for i, name in enumerate(net._layer_names):
+        print(f"{name:>20s}\tforward: {1e3 * fwd[i] / n:.4f} ms.")
+        print(f"{name:>20s}\tbackward: {1e3 * bwd[i] / n:.4f} ms.")
+    print(f"Average Forward pass: {1e3 * fwd.sum() / n:.4f} ms.")
+    print(f"Average Backward pass: {1e3 * bwd.sum() / n:.4f} ms.")
+    print(f"Average Forward-Backward: {1e3 * total / n:.4f} ms.")
+    print(f"Total Time: {1e3 * total:.4f} ms.")
+    return 0
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(asctime)s %(name)s] %(message)s")
+    parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("time", help="per-layer forward/backward timing (caffe time)")
+    p.add_argument("--model", required=True, help="net prototxt")
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.add_argument("--phase", default="TRAIN", choices=("TRAIN", "TEST"))
+    p.add_argument("--level", type=int, default=0)
+    p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
+    p.set_defaults(func=cmd_time)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError, OSError, KeyError) as e:
+        print(f"lrcn {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
