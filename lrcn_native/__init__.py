@@ -4,6 +4,7 @@
     net = caffe.Net("deploy.prototxt", caffe.TEST, weights="model.caffemodel")
 """
 from .backend import K as _K  # noqa: F401  (loads the native module and the CPU BLAS)
+from . import io
 from .blob import Blob
 from .layer import TEST, TRAIN, Layer
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
