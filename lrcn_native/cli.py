@@ -28,8 +28,11 @@ def cmd_time(args):
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
     net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
     rng = np.random.default_rng(0)
-    for name in net.inputs:  # random inputs: timing does not depend on values
-        net.blobs[name].data[...] = rng.standard_normal(net.blobs[name].shape, dtype=np.float32)
+    # Timing does not depend on values: the first input (the data) gets random values, the others zeros,
+    # which are valid labels, word ids and clip markers.
+    for k, name in enumerate(net.inputs):
+        blob = net.blobs[name]
+        blob.data[...] = rng.standard_normal(blob.shape, dtype=np.float32) if k == 0 else 0
     sync = K.synchronize if gpu else (lambda: None)
     n_layers = len(net.layers)
     fwd, bwd = np.zeros(n_layers), np.zeros(n_layers)
