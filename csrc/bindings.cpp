@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,10 +16,12 @@
 #include "gemm.h"
 #include "math.h"
 #include "layers/relu.h"
+#include "layers/accuracy.h"
 #include "layers/concat.h"
 #include "layers/eltwise.h"
 #include "layers/neuron.h"
-#include <optional>  // eltwise bindings: the MAX mask argument
+#include "layers/softmax.h"
+#include "layers/softmax_loss.h"
 
 namespace py = pybind11;
 using namespace lrcn;
@@ -298,6 +301,121 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   });
 
   // ---- softmax, softmax_loss, accuracy -------------------------------------------------------
+  // axis: canonical (0 <= axis < ndim, Python resolves negative ones); the blob is outer × channels × inner.
+  // Labels: float32, outer·inner of them. A forward that meets a label naming neither a class in
+  // [0, channels) nor ignore_label raises ValueError (the kernels count such labels, never index with them).
+  struct AxisDims {
+    int outer, channels, inner;
+  };
+  auto axis_dims = [](const Arr& a, int axis, const char* fn) {
+    if (axis < 0 || axis >= static_cast<int>(a.shape.size()))
+      throw std::invalid_argument(std::string(fn) + ": axis " + std::to_string(axis) + " out of range for " + describe(a));
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; ++k) outer *= a.shape[k];
+    for (size_t k = axis + 1; k < a.shape.size(); ++k) inner *= a.shape[k];
+    return AxisDims{to_int(outer, fn), to_int(a.shape[axis], fn), to_int(inner, fn)};
+  };
+  auto check_labels = [](const LabelStats& s, int channels, std::optional<int> ignore_label, const char* fn) {
+    if (s.bad == 0) return;
+    std::string msg = std::string(fn) + ": " + std::to_string(s.bad) + " label(s) are not integers in [0, " +
+                      std::to_string(channels) + ")";
+    if (ignore_label) msg += " nor ignore_label " + std::to_string(*ignore_label);
+    throw std::invalid_argument(msg + "; the first is " + py::str(py::float_(s.first_bad)).cast<std::string>());
+  };
+  m.def("softmax_forward", [axis_dims](Arr top, Arr bottom, int axis) {
+    const char* fn = "softmax_forward";
+    const AxisDims d = axis_dims(bottom, axis, fn);
+    expect_count(top, bottom.count, fn, "top");
+    const bool gpu = same_device(fn, {&top, &bottom});
+    const float* b = CF(bottom, fn, "bottom");
+    float* t = F(top, fn, "top");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_forward_gpu(t, b, d.outer, d.channels, d.inner, g_stream));
+    else softmax_forward_cpu(t, b, d.outer, d.channels, d.inner);
+  });
+  m.def("softmax_backward", [axis_dims](Arr bottom_diff, Arr top_diff, Arr top, int axis) {
+    const char* fn = "softmax_backward";
+    const AxisDims d = axis_dims(top, axis, fn);
+    expect_count(top_diff, top.count, fn, "top_diff");
+    expect_count(bottom_diff, top.count, fn, "bottom_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_backward_gpu(bd, td, t, d.outer, d.channels, d.inner, g_stream));
+    else softmax_backward_cpu(bd, td, t, d.outer, d.channels, d.inner);
+  });
+  // Writes the normalised loss into loss (1 element) and returns the normaliser for the backward.
+  // normalization: "FULL", "VALID", "BATCH_SIZE" or "NONE".
+  m.def("softmax_loss_forward", [axis_dims, check_labels](Arr loss, Arr prob, Arr label, int axis,
+                                                          std::optional<int> ignore_label, std::string normalization) {
+    const char* fn = "softmax_loss_forward";
+    const char* names[] = {"FULL", "VALID", "BATCH_SIZE", "NONE"};
+    int mode_index = 0;
+    while (mode_index < 4 && normalization != names[mode_index]) ++mode_index;
+    if (mode_index == 4) throw std::invalid_argument(std::string(fn) + ": unknown normalization '" + normalization + "'");
+    const auto mode = static_cast<LossNormalization>(mode_index);
+    const AxisDims d = axis_dims(prob, axis, fn);
+    expect_count(loss, 1, fn, "loss");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    const bool gpu = same_device(fn, {&loss, &prob, &label});
+    const float *p = CF(prob, fn, "prob"), *l = CF(label, fn, "label");
+    float* out = F(loss, fn, "loss");
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    LabelStats stats;
+    {
+      py::gil_scoped_release nogil;
+      if (gpu) LRCN_GPU(stats = softmax_loss_forward_gpu(out, p, l, d.outer, d.channels, d.inner, has_ignore, ignore,
+                                                         mode, g_stream));
+      else stats = softmax_loss_forward_cpu(out, p, l, d.outer, d.channels, d.inner, has_ignore, ignore, mode);
+    }
+    check_labels(stats, d.channels, ignore_label, fn);
+    return loss_normalizer(mode, d.outer, d.inner, stats.valid);
+  });
+  // bottom_diff = (prob − onehot(label)) · loss_diff[0] / normalizer; 0 at ignored positions.
+  m.def("softmax_loss_backward", [axis_dims](Arr bottom_diff, Arr prob, Arr label, Arr loss_diff, int axis,
+                                             std::optional<int> ignore_label, float normalizer) {
+    const char* fn = "softmax_loss_backward";
+    const AxisDims d = axis_dims(prob, axis, fn);
+    expect_count(bottom_diff, prob.count, fn, "bottom_diff");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    expect_count(loss_diff, 1, fn, "loss_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &prob, &label, &loss_diff});
+    const float *p = CF(prob, fn, "prob"), *l = CF(label, fn, "label"), *ld = CF(loss_diff, fn, "loss_diff");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_loss_backward_gpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore,
+                                                normalizer, g_stream));
+    else softmax_loss_backward_cpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore, normalizer);
+  });
+  // accuracy: 1 element; per_class: None or `channels` elements.
+  m.def("accuracy_forward", [axis_dims, check_labels](Arr accuracy, std::optional<Arr> per_class, Arr bottom,
+                                                      Arr label, int axis, int top_k, std::optional<int> ignore_label) {
+    const char* fn = "accuracy_forward";
+    const AxisDims d = axis_dims(bottom, axis, fn);
+    if (top_k < 1) throw std::invalid_argument(std::string(fn) + ": top_k must be at least 1");
+    expect_count(accuracy, 1, fn, "accuracy");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    if (per_class) expect_count(*per_class, d.channels, fn, "per_class");
+    const bool gpu = per_class ? same_device(fn, {&accuracy, &*per_class, &bottom, &label})
+                               : same_device(fn, {&accuracy, &bottom, &label});
+    const float *b = CF(bottom, fn, "bottom"), *l = CF(label, fn, "label");
+    float* acc = F(accuracy, fn, "accuracy");
+    float* pc = per_class ? F(*per_class, fn, "per_class") : nullptr;
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    LabelStats stats;
+    {
+      py::gil_scoped_release nogil;
+      if (gpu) LRCN_GPU(stats = accuracy_forward_gpu(acc, pc, b, l, d.outer, d.channels, d.inner, top_k, has_ignore,
+                                                     ignore, g_stream));
+      else stats = accuracy_forward_cpu(acc, pc, b, l, d.outer, d.channels, d.inner, top_k, has_ignore, ignore);
+    }
+    check_labels(stats, d.channels, ignore_label, fn);
+  });
 
   // ---- concat, slice, eltwise ----------------------------------------------------------------
   // Concat/Slice block copies. `whole` (the concatenated blob) and `part` (one piece) agree in every axis
