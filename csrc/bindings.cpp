@@ -515,6 +515,52 @@ PYBIND11_MODULE(MODULE_NAME, m) {
                                     g_stream));
     else eltwise_backward_cpu(bd, td, t, b.data(), mk, coeff.data(), k, i, top.count, op, stable_prod_grad);
   });
+  // SUM scaled by a coefficient blob of k·num values, k = len(coeff) bottoms of num·dim (layers/eltwise.h).
+  auto coeff_blob_rows = [](const char* fn, const Arr& top, const Arr& coeff_blob, size_t k) {
+    if (k == 0 || coeff_blob.count % static_cast<int64_t>(k) != 0)
+      throw std::invalid_argument(std::string(fn) + ": coeff_blob " + describe(coeff_blob) + " is not " +
+                                  std::to_string(k) + " rows");
+    const int64_t num = coeff_blob.count / static_cast<int64_t>(k);
+    if (num == 0 || top.count % num != 0)
+      throw std::invalid_argument(std::string(fn) + ": " + describe(top) + " does not split into " +
+                                  std::to_string(num) + " coefficient rows");
+    same_device(fn, {&top, &coeff_blob});
+    return num;
+  };
+  m.def("eltwise_coeff_blob_forward", [coeff_blob_rows](Arr top, std::vector<Arr> bottoms, std::vector<float> coeff,
+                                                        Arr coeff_blob) {
+    const char* fn = "eltwise_coeff_blob_forward";
+    if (bottoms.empty() || coeff.size() != bottoms.size())
+      throw std::invalid_argument(std::string(fn) + ": needs one coeff per bottom");
+    const int64_t num = coeff_blob_rows(fn, top, coeff_blob, bottoms.size());
+    std::vector<const float*> b;
+    for (const Arr& x : bottoms) {
+      expect_count(x, top.count, fn, "bottom");
+      same_device(fn, {&top, &x});
+      b.push_back(CF(x, fn, "bottom"));
+    }
+    float* t = F(top, fn, "top");
+    const float* cb = CF(coeff_blob, fn, "coeff_blob");
+    const int k = static_cast<int>(b.size());
+    py::gil_scoped_release nogil;
+    if (top.gpu) LRCN_GPU(eltwise_coeff_blob_forward_gpu(t, b.data(), coeff.data(), cb, k, num, top.count / num, g_stream));
+    else eltwise_coeff_blob_forward_cpu(t, b.data(), coeff.data(), cb, k, num, top.count / num);
+  });
+  m.def("eltwise_coeff_blob_backward", [coeff_blob_rows](Arr bottom_diff, Arr top_diff, std::vector<float> coeff,
+                                                         Arr coeff_blob, int i) {
+    const char* fn = "eltwise_coeff_blob_backward";
+    const int64_t num = coeff_blob_rows(fn, top_diff, coeff_blob, coeff.size());
+    expect_count(bottom_diff, top_diff.count, fn, "bottom_diff");
+    same_device(fn, {&top_diff, &bottom_diff});
+    if (i < 0 || i >= static_cast<int>(coeff.size()))
+      throw std::invalid_argument(std::string(fn) + ": bottom index " + std::to_string(i) + " out of range");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *cb = CF(coeff_blob, fn, "coeff_blob");
+    py::gil_scoped_release nogil;
+    if (top_diff.gpu)
+      LRCN_GPU(eltwise_coeff_blob_backward_gpu(bd, td, coeff.data(), cb, i, num, top_diff.count / num, g_stream));
+    else eltwise_coeff_blob_backward_cpu(bd, td, coeff.data(), cb, i, num, top_diff.count / num);
+  });
 
   // ---- embed ---------------------------------------------------------------------------------
 

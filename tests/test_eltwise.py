@@ -100,7 +100,60 @@ def test_propagate_down_subset():
     np.testing.assert_array_equal(dx[1], 3)
 
 
+# coeff_blob (LRCN recurrent fork): the last bottom scales the others per leading index.
+ROWS = RNG.uniform(-1.5, 1.5, (2, 2, 3)).astype(np.float32)  # k = 2 summed bottoms × SHAPE[:2]
+
+
+def coeff_blob_reference(bottoms, rows, coeff):
+    """float64 top[r, …] = Σ_i coeff_i·C[i, r]·b_i[r, …] over the leading index r (rows.shape[1:])."""
+    lead = rows.shape[1:]
+    out = 0
+    for i, b in enumerate(bottoms):
+        scale = coeff[i] * rows[i].astype(np.float64)
+        out = out + scale.reshape(lead + (1,) * (b.ndim - len(lead))) * b.astype(np.float64)
+    return out
+
+
+@pytest.mark.parametrize("rows, coeff_text, coeff", [
+    (ROWS, "", [1.0, 1.0]),                                     # one coefficient per (n, c)
+    (ROWS, "coeff: 0.5 coeff: -2", [0.5, -2.0]),                # ... times the bottom's coeff
+    (np.ascontiguousarray(ROWS[:, :, 0]), "", [1.0, 1.0]),      # one per n
+    (np.array([0.25, -3], np.float32), "", [1.0, 1.0]),          # one scalar per bottom
+])
+def test_sum_with_coeff_blob(rows, coeff_text, coeff):
+    layer, bottom, top, y = run(f"operation: SUM coeff_blob: true {coeff_text}", [A, B, rows])
+    # Each element: products rounded once each, then a sum of two: a few ulps of the largest term.
+    np.testing.assert_allclose(y, coeff_blob_reference([A, B], rows, coeff), rtol=0, atol=3e-6)
+    dy = RNG.uniform(-1, 1, SHAPE).astype(np.float32)
+    bottom[2].diff[...] = 9
+    dx = backward(layer, bottom, top, dy)
+    for i in range(2):
+        np.testing.assert_allclose(dx[i], coeff_blob_reference([dy], rows[i:i + 1], coeff[i:i + 1]), rtol=0,
+                                   atol=2e-6, err_msg=f"bottom {i}")
+    np.testing.assert_array_equal(dx[2], 0)  # no gradient reaches the coefficients
+
+
+def test_coeff_blob_as_s2vt_uses_it():
+    """s2vt_e2e's padding gate: fc7 (frames × 4096) times inv_stage_indicator reshaped to 1 × frames, so
+    frames of the sentence stage (indicator 0) are zeroed."""
+    fc7 = RNG.uniform(-1, 1, (6, 5)).astype(np.float32)
+    gate = np.array([[1, 1, 1, 0, 0, 0]], np.float32)
+    y = run("operation: SUM coeff_blob: true", [fc7, gate])[3]
+    np.testing.assert_array_equal(y, fc7 * gate.T)
+
+
+def test_coeff_blob_gradient():
+    # The coefficient blob is an input with no gradient: only the summed bottoms are checked.
+    gradcheck(make_layer('type: "Eltwise" eltwise_param { coeff_blob: true coeff: 2 coeff: -1 }'), [A, B, ROWS],
+              check_bottoms=[0, 1])
+
+
 @pytest.mark.parametrize("text, bottoms, match", [
+    ("operation: PROD coeff_blob: true", [A, B, ROWS], "coeff_blob is only for operation SUM"),
+    ("coeff_blob: true coeff: 1 coeff: 2 coeff: 3", [A, B, ROWS], r"3 coeff\(s\) for 2 bottoms \(the coeff_blob"),
+    ("coeff_blob: true", [A, B, ROWS[:1]], r"coeff_blob bottom has shape \(1, 2, 3\); it must be \(2, …\)"),
+    ("coeff_blob: true", [A, B, ROWS.reshape(2, 3, 2)], r"leading axes of the bottoms' \(2, 3, 4\)"),
+    ("coeff_blob: true", [A, B, np.zeros((2, 2, 3, 4, 1), np.float32)], "coeff_blob bottom has shape"),
     ("coeff: 1 coeff: 2", [A, B, C], "one coeff per bottom: 2 coeff"),
     ("operation: PROD coeff: 1 coeff: 2", [A, B], "only for operation SUM"),
     ("operation: SUM", [A, B[:, :2]], r"bottom 1 has shape \(2, 2, 4\) but bottom 0 has \(2, 3, 4\)"),
@@ -119,6 +172,7 @@ def test_errors(text, bottoms, match):
     ("operation: PROD", [A, B, C]),
     ("operation: PROD stable_prod_grad: false", [A, B, C]),
     ("operation: MAX", [A, B, C]),
+    ("operation: SUM coeff_blob: true coeff: 0.5 coeff: -2", [A, B, ROWS]),
 ])
 def test_gpu_parity(text, bottoms):
     # Same float operations in the same order on both devices: equal up to FMA contraction choices.

@@ -55,4 +55,26 @@ void eltwise_backward_cpu(float* bottom_diff, const float* top_diff, const float
       break;
   }
 }
+
+void eltwise_coeff_blob_forward_cpu(float* top, const float* const* bottoms, const float* coeff,
+                                    const float* coeff_blob, int k, int64_t num, int64_t dim) {
+  for (int i = 0; i < k; ++i)
+    for (int64_t j = 0; j < num; ++j) {
+      const float c = coeff[i] * coeff_blob[i * num + j];
+      float* y = top + j * dim;
+      const float* x = bottoms[i] + j * dim;
+      if (i == 0)
+        for (int64_t e = 0; e < dim; ++e) y[e] = c * x[e];
+      else
+        for (int64_t e = 0; e < dim; ++e) y[e] += c * x[e];
+    }
+}
+
+void eltwise_coeff_blob_backward_cpu(float* bottom_diff, const float* top_diff, const float* coeff,
+                                     const float* coeff_blob, int i, int64_t num, int64_t dim) {
+  for (int64_t j = 0; j < num; ++j) {
+    const float c = coeff[i] * coeff_blob[i * num + j];
+    for (int64_t e = 0; e < dim; ++e) bottom_diff[j * dim + e] = c * top_diff[j * dim + e];
+  }
+}
 }  // namespace lrcn

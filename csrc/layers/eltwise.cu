@@ -30,6 +30,14 @@ __global__ void max_next_kernel(float* top, float* mask, const float* b, float j
     }
   }
 }
+// Row-scaled SUM (coeff_blob): y[e] (=|+=) (a · row_coeff[e / dim]) · x[e], one pass per bottom.
+__global__ void coeff_blob_kernel(float* y, const float* x, float a, const float* row_coeff, int64_t dim,
+                                  bool accumulate, int64_t n) {
+  LRCN_KERNEL_LOOP(e, n) {
+    const float c = a * row_coeff[e / dim];
+    y[e] = accumulate ? y[e] + c * x[e] : c * x[e];
+  }
+}
 __global__ void max_backward_kernel(float* bottom_diff, const float* top_diff, const float* mask, float i, int64_t n) {
   LRCN_KERNEL_LOOP(e, n) bottom_diff[e] = mask[e] == i ? top_diff[e] : 0.f;
 }
@@ -80,5 +88,22 @@ void eltwise_backward_gpu(float* bottom_diff, const float* top_diff, const float
       max_backward_kernel<<<g, kThreads, 0, stream>>>(bottom_diff, top_diff, mask, static_cast<float>(i), n);
       break;
   }
+}
+
+void eltwise_coeff_blob_forward_gpu(float* top, const float* const* bottoms, const float* coeff,
+                                    const float* coeff_blob, int k, int64_t num, int64_t dim, cudaStream_t stream) {
+  const int64_t n = num * dim;
+  if (n == 0) return;
+  for (int i = 0; i < k; ++i)
+    coeff_blob_kernel<<<blocks_for(n), kThreads, 0, stream>>>(top, bottoms[i], coeff[i], coeff_blob + i * num, dim,
+                                                              i > 0, n);
+}
+
+void eltwise_coeff_blob_backward_gpu(float* bottom_diff, const float* top_diff, const float* coeff,
+                                     const float* coeff_blob, int i, int64_t num, int64_t dim, cudaStream_t stream) {
+  const int64_t n = num * dim;
+  if (n == 0) return;
+  coeff_blob_kernel<<<blocks_for(n), kThreads, 0, stream>>>(bottom_diff, top_diff, coeff[i], coeff_blob + i * num,
+                                                            dim, false, n);
 }
 }  // namespace lrcn

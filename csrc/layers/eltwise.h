@@ -10,6 +10,13 @@
 //   SUM:  dx_i = coeff_i · dy;   MAX: dx_i = dy where mask = i, else 0.
 // `bottoms` is a host array of k pointers (to device memory in the _gpu twins). Each function makes one
 // pass per bottom, in bottom order, so CPU and GPU do the same float operations.
+//
+// SUM with a coefficient blob (`eltwise_param { coeff_blob: true }`, the LRCN recurrent fork; S2VT's
+// padding gate): the k bottoms are n = num·dim elements, seen as num rows of dim, and a (k × num)
+// blob `coeff_blob` scales row j of bottom i:
+//   top[j·dim + e] = Σ_i (coeff_i · coeff_blob[i·num + j]) · b_i[j·dim + e]
+//   dx_i[j·dim + e] = (coeff_i · coeff_blob[i·num + j]) · dy[j·dim + e]   (no gradient to coeff_blob)
+// The row coefficient is one float product, then multiplied into the element, as the fork's axpy.
 #pragma once
 #include "common.h"
 
@@ -27,4 +34,13 @@ void eltwise_forward_gpu(float* top, float* mask, const float* const* bottoms, c
 void eltwise_backward_gpu(float* bottom_diff, const float* top_diff, const float* top, const float* const* bottoms,
                           const float* mask, const float* coeff, int k, int i, int64_t n, int op,
                           bool stable_prod_grad, cudaStream_t stream);
+
+void eltwise_coeff_blob_forward_cpu(float* top, const float* const* bottoms, const float* coeff,
+                                    const float* coeff_blob, int k, int64_t num, int64_t dim);
+void eltwise_coeff_blob_backward_cpu(float* bottom_diff, const float* top_diff, const float* coeff,
+                                     const float* coeff_blob, int i, int64_t num, int64_t dim);
+void eltwise_coeff_blob_forward_gpu(float* top, const float* const* bottoms, const float* coeff,
+                                    const float* coeff_blob, int k, int64_t num, int64_t dim, cudaStream_t stream);
+void eltwise_coeff_blob_backward_gpu(float* bottom_diff, const float* top_diff, const float* coeff,
+                                     const float* coeff_blob, int i, int64_t num, int64_t dim, cudaStream_t stream);
 }  // namespace lrcn
