@@ -24,8 +24,22 @@ def _fan(shape, msg):
     return n
 
 
+def _uniform(rng, array, lo, hi):
+    """array (float32, C-contiguous) = uniform [lo, hi) draws, generated in float32 in place: a net of
+    100M+ parameters fills in a fraction of the time float64 draws and two copies would take."""
+    rng.random(out=array.reshape(-1), dtype=np.float32)
+    array *= np.float32(hi - lo)
+    array += np.float32(lo)
+
+
+def _gaussian(rng, array, mean, std):
+    rng.standard_normal(out=array.reshape(-1), dtype=np.float32)
+    array *= np.float32(std)
+    array += np.float32(mean)
+
+
 def fill(array, msg):
-    """Fills the float32 numpy ``array`` in place as the FillerParameter ``msg`` says."""
+    """Fills the float32 C-contiguous numpy ``array`` in place as the FillerParameter ``msg`` says."""
     kind = msg.str("type", "constant")
     rng = mode.rng()
     shape = array.shape
@@ -35,21 +49,21 @@ def fill(array, msg):
         lo, hi = msg.float("min", 0.0), msg.float("max", 1.0)
         if hi < lo:
             raise msg.error("max", f"uniform filler: max {hi} < min {lo}")
-        array[...] = rng.uniform(lo, hi, shape)
+        _uniform(rng, array, lo, hi)
     elif kind == "gaussian":
-        array[...] = rng.normal(msg.float("mean", 0.0), msg.float("std", 1.0), shape)
+        _gaussian(rng, array, msg.float("mean", 0.0), msg.float("std", 1.0))
         sparse = msg.int("sparse", -1)
         if sparse >= 0:
             # Caffe: each weight is kept with probability sparse / num_outputs (num_outputs = shape[0]).
             if len(shape) < 1 or shape[0] == 0:
                 raise msg.error("sparse", "sparse gaussian filler needs a blob with at least one axis")
             p = sparse / shape[0]
-            array *= rng.random(shape) < p
+            array *= rng.random(shape, dtype=np.float32) < p
     elif kind == "xavier":
         scale = math.sqrt(3.0 / _fan(shape, msg))
-        array[...] = rng.uniform(-scale, scale, shape)
+        _uniform(rng, array, -scale, scale)
     elif kind == "msra":
-        array[...] = rng.normal(0.0, math.sqrt(2.0 / _fan(shape, msg)), shape)
+        _gaussian(rng, array, 0.0, math.sqrt(2.0 / _fan(shape, msg)))
     elif kind == "positive_unitball":
         # Uniform [0, 1] then each row (all but the first axis) scaled to sum 1.
         values = rng.uniform(0.0, 1.0, shape).reshape(shape[0] if shape else 1, -1)

@@ -5,7 +5,6 @@ A layer implements ``setup`` (read parameters, create ``self.blobs``), ``reshape
 ``lrcn_native.backend.K`` on ``blob.rdata()``/``wdata()``..., which are numpy arrays in CPU mode and cupy
 arrays in GPU mode, so one Python method serves both devices.
 """
-import numpy as np
 
 from . import mode
 from .blob import Blob
@@ -87,9 +86,7 @@ class Layer:
         """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""
         from .filler import fill
         blob = Blob(*shape)
-        values = np.empty(shape, np.float32)
-        fill(values, filler)
-        blob.data[...] = values
+        fill(blob.data, filler)  # in place: no temporary copy of a 100M-parameter fc layer
         self.blobs.append(blob)
         return blob
 

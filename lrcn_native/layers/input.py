@@ -1,5 +1,4 @@
 """Data-free source layers: Input (shapes from input_param) and DummyData (filled blobs)."""
-import numpy as np
 
 from ..filler import fill
 from ..layer import Layer, register
@@ -65,10 +64,10 @@ class DummyData(Layer):
 
     def forward(self, bottom, top):
         for blob, f in zip(top, self.fillers):
-            values = np.zeros(blob.shape, np.float32)
-            if f is not None:
-                fill(values, f)
-            blob.data[...] = values
+            if f is None:
+                blob.data[...] = 0
+            else:
+                fill(blob.data, f)
 
     def backward(self, top, propagate_down, bottom):
         pass
