@@ -1,4 +1,8 @@
 """HDF5Data and ImageData on files the tests write: order, shuffling, transforms, resumable state, errors."""
+import gc
+import threading
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -70,6 +74,25 @@ def test_hdf5_state_resume_continues_the_same_stream(tmp_path):
     got = [net.forward()["y"].copy() for _ in range(4)]
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(e, g)
+
+
+def test_dropped_nets_stop_their_prefetch_threads(tmp_path):
+    """A net its user drops takes its data layers' threads (and their prefetched batches) with it."""
+    listing = _h5_files(tmp_path, [3])
+
+    def prefetchers():
+        return [t for t in threading.enumerate() if t.name == "lrcn-prefetch"]
+    before = len(prefetchers())
+    for _ in range(3):
+        net = _h5_net(listing, 2)
+        net.forward()
+        assert len(prefetchers()) == before + 1
+        del net
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while len(prefetchers()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(prefetchers()) == before
 
 
 def test_hdf5_errors_name_the_file(tmp_path):

@@ -11,6 +11,7 @@ import copy
 import os
 import queue
 import threading
+import weakref
 
 import h5py
 import numpy as np
@@ -21,10 +22,12 @@ from ..layer import TRAIN, Layer, register
 
 
 class _Prefetcher:
-    """Runs ``produce(state) -> (arrays, next_state)`` in a thread, ``depth`` batches ahead."""
+    """Runs ``produce(state) -> (arrays, next_state)`` in a thread, ``depth`` batches ahead. The thread holds
+    ``produce`` (a layer's method) weakly: a net its user drops is collected, and its layers' ``__del__``
+    stop their threads, instead of the threads keeping the layers and their batches alive forever."""
 
     def __init__(self, produce, state, depth=2):
-        self.produce, self.depth = produce, depth
+        self.produce, self.depth = weakref.WeakMethod(produce), depth
         self.consumed = state
         self._start(state)
 
@@ -32,13 +35,17 @@ class _Prefetcher:
         self.queue = queue.Queue(self.depth)
         self.stop = threading.Event()
 
-        def run(state=copy.deepcopy(state), stop=self.stop, q=self.queue):
+        def run(state=copy.deepcopy(state), stop=self.stop, q=self.queue, produce_ref=self.produce):
             while not stop.is_set():
+                produce = produce_ref()
+                if produce is None:  # the layer is gone
+                    return
                 try:
-                    item = self.produce(state)
+                    item = produce(state)
                     state = copy.deepcopy(item[1])
                 except BaseException as e:  # surfaced in next(): the file and line are in the message
                     item = e
+                del produce
                 while not stop.is_set():
                     try:
                         q.put(item, timeout=0.1)
@@ -64,7 +71,8 @@ class _Prefetcher:
 
     def close(self):
         self.stop.set()
-        self.thread.join()
+        if threading.current_thread() is not self.thread:  # the layer may die in its own thread
+            self.thread.join()
 
 
 class _DataLayer(Layer):
