@@ -50,7 +50,9 @@ def _included(lp, phase, level, stages):
 def _layer_params(netp):
     """The net's layer messages, with net-level inputs (input/input_dim/input_shape) as an Input layer."""
     if netp.all("layers"):
-        raise netp.error("layers", "V1 'layers' nets are not supported in prototxt; use V2 'layer'")
+        raise netp.error("layers", "this is a V1 prototxt ('layers { type: CONVOLUTION ... }', Caffe before 2015), "
+                                   "which is not supported: upgrade it to V2 'layer { type: \"Convolution\" ... }' "
+                                   "(Caffe's upgrade_net_proto_text does it); V1 .caffemodel weights do load")
     layers = list(netp.msgs("layer"))
     inputs = netp.strs("input")
     if inputs:

@@ -200,7 +200,9 @@ def _tokens(text, filename):
     while pos < n:
         m = _TOKEN.match(text, pos)
         if not m:
-            raise PrototxtError(filename, line, pos - line_start + 1, f"unexpected character {text[pos]!r}")
+            rest = text[pos:].split("\n", 1)[0].rstrip()
+            hint = " (a string missing its opening quote?)" if rest.endswith(('"', "'")) else ""
+            raise PrototxtError(filename, line, pos - line_start + 1, f"unexpected character {text[pos]!r}{hint}")
         kind = m.lastgroup
         if kind == "ws":
             if m.group() == "\n":
