@@ -28,8 +28,11 @@ def cmd_time(args):
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
     net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
     rng = np.random.default_rng(0)
-    for name in net.inputs:  # random inputs: timing does not depend on values
-        net.blobs[name].data[...] = rng.standard_normal(net.blobs[name].shape, dtype=np.float32)
+    # Timing does not depend on values: the first input (the data) gets random values, the others zeros,
+    # which are valid labels, word ids and clip markers.
+    for k, name in enumerate(net.inputs):
+        blob = net.blobs[name]
+        blob.data[...] = rng.standard_normal(blob.shape, dtype=np.float32) if k == 0 else 0
     sync = K.synchronize if gpu else (lambda: None)
     n_layers = len(net.layers)
     fwd, bwd = np.zeros(n_layers), np.zeros(n_layers)
@@ -66,6 +69,38 @@ def cmd_time(args):
     return 0
 
 
+def cmd_inspect(args):
+    """Layers, blob shapes and parameter counts of a weight file (.caffemodel V1/V2 or .caffemodel.h5)."""
+    from lrcn_native.proto.caffemodel import load_weights
+    wf = load_weights(args.file)
+    print(f"{args.file}: format {wf.format}" + (f", net '{wf.name}'" if wf.name else ""))
+    if wf.input:
+        print(f"net inputs: {', '.join(wf.input)} dims {wf.input_dim or wf.input_shape}")
+    total = 0
+    for layer in wf.layers:
+        count = sum(int(b.size) for b in layer.blobs)
+        total += count
+        shapes = " ".join("x".join(map(str, b.shape)) + ("(legacy)" if legacy else "")
+                          for b, legacy in zip(layer.blobs, layer.legacy))
+        print(f"  {layer.name:<24s} {layer.type or '-':<16s} {count:>12,d}  {shapes}")
+    print(f"{len(wf.layers)} layers, {total:,d} parameters ({4 * total / 2 ** 20:.1f} MiB as float32)")
+    return 0
+
+
+def cmd_convert(args):
+    """.caffemodel <-> .caffemodel.h5 (the output format from OUT's extension: .h5 is HDF5)."""
+    from lrcn_native.proto.caffemodel import LayerWeights, load_weights, write_caffemodel, write_hdf5_weights
+    wf = load_weights(args.input)
+    layers = [LayerWeights(l.name, l.type, [l.blobs[i] for i in range(len(l.blobs))], list(l.legacy))
+              for l in wf.layers]
+    if args.output.endswith(".h5"):
+        write_hdf5_weights(args.output, layers)
+    else:
+        write_caffemodel(args.output, wf.name, layers)
+    print(f"wrote {args.output} ({len(layers)} layers) from {args.input} ({wf.format})")
+    return 0
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(asctime)s %(name)s] %(message)s")
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
@@ -78,6 +113,13 @@ def main(argv=None):
     p.add_argument("--level", type=int, default=0)
     p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
     p.set_defaults(func=cmd_time)
+    p = sub.add_parser("inspect", help="layers, blob shapes and parameter counts of a weight file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("convert", help="convert between .caffemodel and .caffemodel.h5")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_convert)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

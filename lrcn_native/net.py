@@ -226,10 +226,8 @@ class Net:
             stages = stages or tuple(state.strs("stage"))
         self.name = netp.str("name")
         lps = [lp for lp in _layer_params(netp) if _included(lp, phase, level, stages)]
-        names = [lp.str("name") for lp in lps]
-        dup = [n for n, c in collections.Counter(names).items() if c > 1]
-        if dup:
-            raise NetError(f"{netp.filename}: layer name '{dup[0]}' is used by more than one layer of this phase")
+        # Caffe allows two layers of one net to share a name (lrcn.prototxt's two "data" layers); the
+        # name-keyed views (layer_dict, params) then show the later one, as in pycaffe.
         lps = _insert_splits(lps)
 
         self.layers, self._layer_names = [], []

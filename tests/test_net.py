@@ -164,8 +164,10 @@ def test_forward_all_batches_and_trims():
 @pytest.mark.parametrize("text, match", [
     (INPUT + 'layer { name: "r" type: "ReLU" bottom: "nope" top: "y" }', "unknown bottom blob 'nope'"),
     (INPUT + 'layer { name: "r" type: "Bogus" bottom: "x" top: "y" }', "unknown layer type 'Bogus'.*ReLU"),
-    (INPUT + 'layer { name: "r" type: "ReLU" bottom: "x" top: "x" }\n'
-             'layer { name: "r" type: "ReLU" bottom: "x" top: "y" }', "used by more than one layer"),
+    (INPUT + 'layer { name: "r" type: "ReLU" bottom: "x" top: "y" }\n'
+             'layer { name: "q" type: "ReLU" bottom: "z" top: "y" }', "unknown bottom blob 'z'"),
+    (INPUT + 'layer { name: "r" type: "ReLU" bottom: "x" top: "y" }\n'
+             'layer { name: "q" type: "ReLU" bottom: "x" top: "y" }', "produced by an earlier layer"),
     (INPUT + 'layer { name: "r" type: "ReLU" bottom: "x" top: "y" top: "z" }', "exactly 1 top"),
     (INPUT + 'layer { name: "r" type: "ReLU" bottom: "x" top: "y" relu_param { slope: 1 } }', "unknown field 'slope'"),
     (INPUT + 'layer { name: "p" type: "Python" bottom: "x" top: "y" python_param { module: "no_such_mod" '

@@ -18,6 +18,7 @@ reading a 250 MB model needs about 250 MB. Writers go to a temporary file in the
 os.replace it, so a crash never leaves half a file under the real name.
 """
 import contextlib
+import logging
 import math
 import mmap
 import os
@@ -28,6 +29,8 @@ import h5py
 import numpy as np
 
 from . import wire
+
+log = logging.getLogger("lrcn_native")
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -496,3 +499,46 @@ def write_solverstate(path, state, hdf5=False):
             f.create_dataset("current_step", data=np.int32(step))
             _write_hdf5_blobs(f.create_group("history", track_order=True), history)
     _atomic_write(path, write)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Nets: Caffe's CopyTrainedLayersFrom and ToProto / ToHDF5
+
+def load_into_net(net, path):
+    """Copies a weight file's blobs into ``net`` by layer name (Caffe's rules): file layers the net lacks
+    are ignored, net layers the file lacks keep their initialisation; both are logged, and the names of
+    the net's parameter layers the file did not cover are returned. A blob count or shape that does not
+    fit is an error naming the layer, the blob index and both shapes."""
+    path = os.fspath(path)
+    weights = load_weights(path, layer_order=list(net.layer_dict))
+    covered = set()
+    for source in weights.layers:
+        layer = net.layer_dict.get(source.name)
+        if layer is None:
+            log.info("Ignoring source layer %s", source.name)
+            continue
+        if len(layer.blobs) != len(source.blobs):
+            raise ValueError(f"{path}: layer '{source.name}' has {len(source.blobs)} blobs in the file but "
+                             f"{len(layer.blobs)} in the net")
+        for i, blob in enumerate(layer.blobs):
+            try:
+                values = source.fit(i, blob.shape)
+            except ValueError:
+                raise ValueError(f"{path}: cannot copy blob {i} of layer '{source.name}': shape "
+                                 f"{source.blobs[i].shape} in the file, {blob.shape} in the net") from None
+            blob.data[...] = values
+        covered.add(source.name)
+    missing = [name for name, layer in net.layer_dict.items() if layer.blobs and name not in covered]
+    for name in missing:
+        log.info("Layer %s not in %s: keeps its initialisation", name, path)
+    return missing
+
+
+def save_net(net, path, hdf5=False):
+    """Writes every layer of ``net`` (param-less and Split layers too, as Caffe's ToProto) with its blobs."""
+    layers = [LayerWeights(name, layer.type, [b.data.copy() for b in layer.blobs])
+              for name, layer in zip(net._layer_names, net.layers)]
+    if hdf5:
+        write_hdf5_weights(path, layers)
+    else:
+        write_caffemodel(path, net.name, layers)

@@ -1,0 +1,352 @@
+"""File-reading data layers: HDF5Data and ImageData (with Caffe's transform_param).
+
+Loading runs one batch ahead of compute in a background thread (image decoding in pillow and the numpy
+work release the GIL; threads also avoid the OpenMP-after-fork hang of ECOSYSTEM.md). Each layer's reading
+position is a small state (file/line permutation, cursor, generator state) that the prefetcher advances
+batch by batch; ``data_state()`` returns the state after the last batch *consumed*, and
+``set_data_state()`` restarts reading from one, so a resumed run reads exactly the batches an
+uninterrupted one would have read.
+"""
+import copy
+import os
+import queue
+import threading
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from .. import mode
+from ..layer import TRAIN, Layer, register
+
+
+class _Prefetcher:
+    """Runs ``produce(state) -> (arrays, next_state)`` in a thread, ``depth`` batches ahead."""
+
+    def __init__(self, produce, state, depth=2):
+        self.produce, self.depth = produce, depth
+        self.consumed = state
+        self._start(state)
+
+    def _start(self, state):
+        self.queue = queue.Queue(self.depth)
+        self.stop = threading.Event()
+
+        def run(state=copy.deepcopy(state), stop=self.stop, q=self.queue):
+            while not stop.is_set():
+                try:
+                    item = self.produce(state)
+                    state = copy.deepcopy(item[1])
+                except BaseException as e:  # surfaced in next(): the file and line are in the message
+                    item = e
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if isinstance(item, BaseException):
+                    return
+        self.thread = threading.Thread(target=run, daemon=True, name="lrcn-prefetch")
+        self.thread.start()
+
+    def next(self):
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        arrays, self.consumed = item
+        return arrays
+
+    def restart(self, state):
+        self.close()
+        self.consumed = state
+        self._start(state)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+class _DataLayer(Layer):
+    exact_bottoms = 0
+
+    def reshape(self, bottom, top):
+        pass  # tops are shaped at setup; each batch has the same shape
+
+    def forward(self, bottom, top):
+        for blob, values in zip(top, self.prefetcher.next()):
+            blob.data[...] = values
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+
+    def data_state(self):
+        return copy.deepcopy(self.prefetcher.consumed)
+
+    def set_data_state(self, state):
+        self.prefetcher.restart(copy.deepcopy(state))
+
+    def __del__(self):
+        if getattr(self, "prefetcher", None) is not None:
+            self.prefetcher.close()
+
+    def _child_rng_state(self):
+        return np.random.default_rng(int(mode.rng().integers(2 ** 63))).bit_generator.state
+
+
+def _read_list(layer, source, parse):
+    try:
+        with open(source) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise layer.error(f"cannot read source list '{source}': {e.strerror}", "source") from None
+    entries = []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                entries.append(parse(line))
+            except ValueError as e:
+                raise layer.error(f"{source}:{i}: {e}: {line!r}") from None
+    if not entries:
+        raise layer.error(f"source list '{source}' is empty", "source")
+    return entries
+
+
+@register
+class HDF5Data(_DataLayer):
+    """Tops are the datasets named like the tops in the files listed by ``source``, batch_size rows at a
+    time, file after file (Caffe's order; with shuffle, files and rows are permuted every pass)."""
+    type = "HDF5Data"
+    min_tops = 1
+
+    def setup(self, bottom, top):
+        p = self.layer_param.msg("hdf5_data_param")
+        self.batch_size = p.int("batch_size", 0)
+        if self.batch_size <= 0:
+            raise self.error("hdf5_data_param.batch_size must be positive", "hdf5_data_param")
+        self.shuffle = p.bool("shuffle", False)
+        source = p.str("source")
+        self.files = _read_list(self, source, lambda line: line.strip())
+        self.names = self.layer_param.strs("top")
+        self._cache = (None, None)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self._child_rng_state()
+        order = list(range(len(self.files)))
+        if self.shuffle:
+            rng.shuffle(order)
+        first = self._load(order[0])
+        rows = np.arange(len(first[0]))
+        if self.shuffle:
+            rng.shuffle(rows)
+        for blob, arr in zip(top, first):
+            blob.reshape((self.batch_size,) + arr.shape[1:])
+        state = {"order": order, "file": 0, "rows": rows.tolist(), "row": 0, "rng": rng.bit_generator.state}
+        self.prefetcher = _Prefetcher(self._produce, state)
+
+    def _load(self, index):
+        if self._cache[0] == index:
+            return self._cache[1]
+        path = self.files[index]
+        try:
+            with h5py.File(path, "r") as f:
+                arrays = []
+                for name in self.names:
+                    if name not in f:
+                        raise self.error(f"HDF5 file '{path}' has no dataset '{name}'")
+                    ds = f[name]
+                    if ds.dtype.kind != "f":
+                        raise self.error(f"dataset '{name}' in '{path}' is {ds.dtype}; Caffe expects float data")
+                    arrays.append(np.asarray(ds, np.float32))
+        except OSError as e:
+            raise self.error(f"cannot read HDF5 file '{path}' (listed in the source list): {e}") from None
+        n = {len(a) for a in arrays}
+        if len(n) != 1 or 0 in n:
+            raise self.error(f"datasets in '{path}' have different or zero row counts: "
+                             f"{[a.shape for a in arrays]}")
+        self._cache = (index, arrays)
+        return arrays
+
+    def _produce(self, st):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = st["rng"]
+        out = None
+        for i in range(self.batch_size):
+            arrays = self._load(st["order"][st["file"]])
+            if out is None:
+                out = [np.empty((self.batch_size,) + a.shape[1:], np.float32) for a in arrays]
+            for o, a in zip(out, arrays):
+                if a.shape[1:] != o.shape[1:]:
+                    raise self.error(f"dataset shapes change between files: {a.shape[1:]} vs {o.shape[1:]}")
+                o[i] = a[st["rows"][st["row"]]]
+            st["row"] += 1
+            if st["row"] == len(arrays[0]):  # next file; a new pass when all are read
+                st["row"] = 0
+                st["file"] += 1
+                if st["file"] == len(st["order"]):
+                    st["file"] = 0
+                    if self.shuffle:
+                        rng.shuffle(st["order"])
+                rows = np.arange(len(self._load(st["order"][st["file"]])[0]))
+                if self.shuffle:
+                    rng.shuffle(rows)
+                st["rows"] = rows.tolist()
+        st["rng"] = rng.bit_generator.state
+        return out, st
+
+
+def _resize_bilinear(img, height, width):
+    """OpenCV's INTER_LINEAR on uint8 H×W×C: half-pixel centres, edge pixels replicated. OpenCV blends
+    with 11-bit fixed-point weights; this float version can differ from it by one grey level."""
+    h, w = img.shape[:2]
+    if (h, w) == (height, width):
+        return img
+
+    def axis(n_in, n_out):
+        x = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        x = np.clip(x, 0, n_in - 1)
+        i0 = np.minimum(np.floor(x).astype(np.int64), n_in - 1)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, (x - i0).astype(np.float32)
+
+    y0, y1, wy = axis(h, height)
+    x0, x1, wx = axis(w, width)
+    f = img.astype(np.float32)
+    rows = f[y0] * (1 - wy)[:, None, None] + f[y1] * wy[:, None, None]
+    out = rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class Transformer:
+    """Caffe's DataTransformer for one uint8 H×W×C (BGR) image: crop (random at TRAIN, centre at TEST),
+    mirror with probability ½ when ``mirror`` (in both phases, as Caffe), subtract mean_value(s) or the
+    mean_file's image, multiply by scale. Output C×h×w float32."""
+
+    def __init__(self, layer, param, phase):
+        self.layer = layer
+        self.crop = param.int("crop_size", 0)
+        self.scale = param.float("scale", 1.0)
+        self.mirror = param.bool("mirror", False)
+        self.phase = phase
+        self.mean_values = np.array(param.floats("mean_value"), np.float32)
+        self.mean = None
+        if "mean_file" in param:
+            if len(self.mean_values):
+                raise layer.error("transform_param: cannot specify mean_file and mean_value at the same time")
+            from ..proto.caffemodel import read_blobproto_file
+            mean = read_blobproto_file(param.str("mean_file"))
+            self.mean = mean.reshape(mean.shape[-3:]).astype(np.float32)  # C×H×W
+
+    def __call__(self, img, rng):
+        h, w, c = img.shape
+        if len(self.mean_values) not in (0, 1, c):
+            raise self.layer.error(f"transform_param: give 1 mean_value or one per channel ({c})")
+        if self.crop:
+            if h < self.crop or w < self.crop:
+                raise self.layer.error(f"image of {h}×{w} is smaller than crop_size {self.crop}")
+            if self.phase == TRAIN:
+                y, x = int(rng.integers(h - self.crop + 1)), int(rng.integers(w - self.crop + 1))
+            else:
+                y, x = (h - self.crop) // 2, (w - self.crop) // 2
+        else:
+            y, x = 0, 0
+        ch, cw = (self.crop, self.crop) if self.crop else (h, w)
+        out = img[y:y + ch, x:x + cw].astype(np.float32).transpose(2, 0, 1)
+        if self.mean is not None:
+            if self.mean.shape != (c, h, w):
+                raise self.layer.error(f"mean_file is {self.mean.shape}, images are {(c, h, w)}")
+            out = out - self.mean[:, y:y + ch, x:x + cw]
+        elif len(self.mean_values):
+            out = out - self.mean_values.reshape(-1, 1, 1)
+        if self.mirror and rng.integers(2):
+            out = out[:, :, ::-1]
+        return np.ascontiguousarray(out * self.scale if self.scale != 1 else out)
+
+
+@register
+class ImageData(_DataLayer):
+    """Images from a list of ``path label`` lines, resized (new_height/new_width, or up to min_height/
+    min_width keeping the aspect ratio, as the activity fork), transformed, batch_size at a time."""
+    type = "ImageData"
+    exact_tops = 2
+
+    def setup(self, bottom, top):
+        p = self.layer_param.msg("image_data_param")
+        self.batch_size = p.int("batch_size", 1)
+        self.new_hw = (p.int("new_height", 0), p.int("new_width", 0))
+        self.min_hw = (p.int("min_height", 0), p.int("min_width", 0))
+        for pair, what in ((self.new_hw, "new_height and new_width"), (self.min_hw, "min_height and min_width")):
+            if (pair[0] > 0) != (pair[1] > 0):
+                raise self.error(f"{what} must be set together", "image_data_param")
+        self.is_color = p.bool("is_color", True)
+        self.root = p.str("root_folder", "")
+        self.shuffle = p.bool("shuffle", False)
+        source = p.str("source")
+
+        def parse(line):
+            path, _, label = line.strip().rpartition(" ")
+            if not path:
+                raise ValueError("expected '<path> <label>'")
+            return path, int(label)
+        self.lines = _read_list(self, source, parse)
+        self.transform = Transformer(self, self.layer_param.msg("transform_param"), self.phase)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self._child_rng_state()
+        order = np.arange(len(self.lines))
+        if self.shuffle:
+            rng.shuffle(order)
+        cursor = 0
+        skip = p.int("rand_skip", 0)
+        if skip:
+            cursor = int(rng.integers(skip))
+            if cursor >= len(self.lines):
+                raise self.error(f"rand_skip {skip} skips past the {len(self.lines)} images")
+        first = self._read(int(order[cursor]))
+        c = first.shape[2]
+        hw = (self.transform.crop,) * 2 if self.transform.crop else first.shape[:2]
+        top[0].reshape(self.batch_size, c, *hw)
+        top[1].reshape(self.batch_size)
+        state = {"order": order.tolist(), "cursor": cursor, "rng": rng.bit_generator.state}
+        self.prefetcher = _Prefetcher(self._produce, state)
+
+    def _read(self, index):
+        path, _ = self.lines[index]
+        full = os.path.join(self.root, path) if self.root else path
+        try:
+            with Image.open(full) as im:
+                im = im.convert("RGB" if self.is_color else "L")
+                img = np.asarray(im)
+        except (OSError, ValueError) as e:
+            raise self.error(f"cannot read image '{full}' (line {index + 1} of the source list): {e}") from None
+        img = img[:, :, ::-1] if self.is_color else img[:, :, None]  # OpenCV's BGR order
+        h, w = img.shape[:2]
+        if all(self.new_hw):
+            img = _resize_bilinear(img, *self.new_hw)
+        elif all(self.min_hw) and (h < self.min_hw[0] or w < self.min_hw[1]):
+            mh, mw = self.min_hw
+            if mw - w > mh - h:
+                img = _resize_bilinear(img, int(mw * (h / w) + 0.5), mw)
+            else:
+                img = _resize_bilinear(img, mh, int(mh * (w / h) + 0.5))
+        return img
+
+    def _produce(self, st):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = st["rng"]
+        data, labels = None, np.empty(self.batch_size, np.float32)
+        for i in range(self.batch_size):
+            index = st["order"][st["cursor"]]
+            x = self.transform(self._read(index), rng)
+            if data is None:
+                data = np.empty((self.batch_size,) + x.shape, np.float32)
+            if x.shape != data.shape[1:]:
+                raise self.error(f"image '{self.lines[index][0]}' gives {x.shape}, the batch has {data.shape[1:]}; "
+                                 "set new_height/new_width or crop_size")
+            data[i] = x
+            labels[i] = self.lines[index][1]
+            st["cursor"] += 1
+            if st["cursor"] == len(st["order"]):
+                st["cursor"] = 0
+                if self.shuffle:
+                    rng.shuffle(st["order"])
+        st["rng"] = rng.bit_generator.state
+        return [data, labels], st

@@ -1,0 +1,104 @@
+"""The `lrcn` command (inspect, convert, time) and loading weight files into nets by Caffe's rules."""
+import os
+
+import numpy as np
+import pytest
+
+import lrcn_native as caffe
+from lrcn_native.cli import main
+from lrcn_native.proto.caffemodel import LayerWeights, load_weights, write_caffemodel
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+CONV = os.path.join(GOLDEN, "conv")
+
+
+def test_inspect_and_convert_roundtrip(tmp_path, capsys):
+    src = os.path.join(CONV, "weights.caffemodel")
+    assert main(["inspect", src]) == 0
+    out = capsys.readouterr().out
+    assert "format V2" in out and "conv_k11s4" in out and "4x3x11x11" in out and "2,046 parameters" in out
+    h5 = str(tmp_path / "w.caffemodel.h5")
+    back = str(tmp_path / "w.caffemodel")
+    assert main(["convert", src, h5]) == 0 and main(["convert", h5, back]) == 0
+    a, b = load_weights(src), load_weights(back)
+    assert [l.name for l in a.layers] == [l.name for l in b.layers]
+    for la, lb in zip(a.layers, b.layers):
+        for x, y in zip(la.blobs, lb.blobs):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_inspect_bad_file_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "junk.caffemodel"
+    bad.write_bytes(b"\xff" * 64)
+    assert main(["inspect", str(bad)]) == 1
+    assert "junk.caffemodel" in capsys.readouterr().err
+
+
+def test_time_prints_caffe_style_summary(tmp_path, capsys):
+    net = tmp_path / "n.prototxt"
+    net.write_text('name: "tiny" force_backward: true\n'
+                   'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 4 dim: 8 } } }\n'
+                   'layer { name: "r" type: "ReLU" bottom: "x" top: "y" }\n')
+    assert main(["time", "--model", str(net), "--iterations", "2"]) == 0
+    out = capsys.readouterr().out
+    for line in ("Average time per layer", "r\tforward:", "r\tbackward:", "Average Forward pass",
+                 "Average Backward pass", "Total Time"):
+        assert line in out
+
+
+def _conv_net():
+    return caffe.Net(os.path.join(CONV, "net.prototxt"), caffe.TEST)
+
+
+def test_copy_from_reports_missing_and_ignores_unknown(tmp_path):
+    net = _conv_net()
+    wf = load_weights(os.path.join(CONV, "weights.caffemodel"))
+    keep = [l for l in wf.layers if l.name != "conv_k5"] + [LayerWeights("not_in_net", "ReLU", [])]
+    path = tmp_path / "partial.caffemodel"
+    write_caffemodel(str(path), "conv", keep)
+    before = net.params["conv_k5"][0].data.copy()
+    assert net.copy_from(str(path)) == ["conv_k5"]
+    np.testing.assert_array_equal(net.params["conv_k5"][0].data, before)
+    np.testing.assert_array_equal(net.params["conv_g2"][0].data, wf["conv_g2"].blobs[0])
+
+
+def test_copy_from_shape_mismatch_names_layer_blob_and_shapes(tmp_path):
+    net = _conv_net()
+    path = tmp_path / "bad.caffemodel"
+    write_caffemodel(str(path), "conv", [LayerWeights("conv_g2", "Convolution",
+                                                      [np.zeros((6, 2, 3, 4), np.float32), np.zeros(6, np.float32)])])
+    with pytest.raises(ValueError, match=r"blob 0 of layer 'conv_g2': shape \(6, 2, 3, 4\) in the file, "
+                                         r"\(6, 2, 3, 3\) in the net"):
+        net.copy_from(str(path))
+    write_caffemodel(str(path), "conv", [LayerWeights("conv_g2", "Convolution", [np.zeros((6, 2, 3, 3), np.float32)])])
+    with pytest.raises(ValueError, match="'conv_g2' has 1 blobs in the file but 2 in the net"):
+        net.copy_from(str(path))
+
+
+def test_legacy_v1_blobs_load_into_v2_net(tmp_path):
+    """A V1-style layer with 4-D num/channels/height/width blobs fits the V2 net's blobs (Caffe's rule)."""
+    net = _conv_net()
+    wf = load_weights(os.path.join(CONV, "weights.caffemodel"))
+    legacy = [LayerWeights("conv_g2", "Convolution", [wf["conv_g2"].blobs[0], wf["conv_g2"].blobs[1].reshape(1, 1, 1, 6)],
+                           [True, True])]
+    path = tmp_path / "legacy.caffemodel"
+    write_caffemodel(str(path), "conv", legacy)
+    assert load_weights(str(path)).layers[0].blobs[1].shape == (1, 1, 1, 6)
+    net.copy_from(str(path))
+    np.testing.assert_array_equal(net.params["conv_g2"][1].data, wf["conv_g2"].blobs[1])
+
+
+def test_save_and_reload_roundtrip_both_formats(tmp_path):
+    net = _conv_net()
+    rng = np.random.default_rng(0)
+    for blobs in net.params.values():
+        for b in blobs:
+            b.data[...] = rng.standard_normal(b.shape)
+    for name in ("n.caffemodel", "n.caffemodel.h5"):
+        path = str(tmp_path / name)
+        (net.save_hdf5 if name.endswith("h5") else net.save)(path)
+        other = _conv_net()
+        assert other.copy_from(path) == []
+        for layer, blobs in net.params.items():
+            for a, b in zip(blobs, other.params[layer]):
+                np.testing.assert_array_equal(a.data, b.data)

@@ -1,0 +1,156 @@
+"""HDF5Data and ImageData on files the tests write: order, shuffling, transforms, resumable state, errors."""
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+import lrcn_native as caffe
+from lrcn_native.proto.text import parse
+
+
+def _net(text, phase=caffe.TRAIN):
+    return caffe.Net(parse(text, "data.prototxt"), phase)
+
+
+def _h5_files(tmp_path, sizes):
+    names, start = [], 0
+    for k, n in enumerate(sizes):
+        path = tmp_path / f"part{k}.h5"
+        with h5py.File(path, "w") as f:
+            f["x"] = np.arange(start, start + n, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+            f["y"] = np.arange(start, start + n, dtype=np.float64)
+        names.append(str(path))
+        start += n
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(names) + "\n")
+    return listing
+
+
+def _h5_net(listing, batch, shuffle=False):
+    return _net(f'layer {{ name: "d" type: "HDF5Data" top: "x" top: "y" hdf5_data_param {{ source: "{listing}" '
+                f'batch_size: {batch} shuffle: {"true" if shuffle else "false"} }} }}')
+
+
+def test_hdf5_reads_rows_in_order_across_files_and_wraps(tmp_path):
+    net = _h5_net(_h5_files(tmp_path, [3, 4]), 5)
+    assert net.blobs["x"].shape == (5, 3) and net.blobs["y"].shape == (5,)
+    seen = []
+    for _ in range(3):
+        net.forward()
+        seen.extend(net.blobs["y"].data.tolist())
+        np.testing.assert_array_equal(net.blobs["x"].data[:, 0], net.blobs["y"].data)
+    assert seen == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6, 0]
+
+
+def test_hdf5_shuffle_permutes_each_pass_reproducibly(tmp_path):
+    listing = _h5_files(tmp_path, [4, 3])
+
+    def run():
+        caffe.set_random_seed(7)
+        net = _h5_net(listing, 7, shuffle=True)
+        return [net.forward()["y"].copy() for _ in range(3)]
+    a, b = run(), run()
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    for batch in a:  # each batch is exactly one pass here
+        assert sorted(batch.tolist()) == list(range(7))
+    assert any(not np.array_equal(batch, np.arange(7)) for batch in a)
+
+
+def test_hdf5_state_resume_continues_the_same_stream(tmp_path):
+    listing = _h5_files(tmp_path, [5, 6])
+    caffe.set_random_seed(3)
+    net = _h5_net(listing, 4, shuffle=True)
+    for _ in range(2):
+        net.forward()
+    layer = net.layers[0]
+    state = layer.data_state()
+    expected = [net.forward()["y"].copy() for _ in range(4)]
+    layer.set_data_state(state)
+    got = [net.forward()["y"].copy() for _ in range(4)]
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
+
+
+def test_hdf5_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match="cannot read source list"):
+        _h5_net(tmp_path / "missing.txt", 2)
+    listing = tmp_path / "l.txt"
+    listing.write_text(str(tmp_path / "nope.h5") + "\n")
+    with pytest.raises(ValueError, match="nope.h5"):
+        _h5_net(listing, 2)
+    with h5py.File(tmp_path / "int.h5", "w") as f:
+        f["x"] = np.arange(3)
+        f["y"] = np.arange(3.0)
+    listing.write_text(str(tmp_path / "int.h5"))
+    with pytest.raises(ValueError, match="expects float data"):
+        _h5_net(listing, 2)
+
+
+def _images(tmp_path, n=4, size=(6, 8)):
+    rng = np.random.default_rng(0)
+    lines, arrays = [], []
+    for k in range(n):
+        rgb = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+        Image.fromarray(rgb).save(tmp_path / f"im{k}.png")
+        lines.append(f"im{k}.png {k % 3}")
+        arrays.append(rgb)
+    listing = tmp_path / "images.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing, arrays
+
+
+def _image_net(tmp_path, listing, extra="", transform="", phase=caffe.TEST, batch=2):
+    return _net(f'layer {{ name: "d" type: "ImageData" top: "data" top: "label" '
+                f'transform_param {{ {transform} }} image_data_param {{ source: "{listing}" '
+                f'root_folder: "{tmp_path}/" batch_size: {batch} {extra} }} }}', phase)
+
+
+def test_image_data_bgr_mean_scale_center_crop_and_labels(tmp_path):
+    listing, arrays = _images(tmp_path)
+    net = _image_net(tmp_path, listing, transform="crop_size: 4 mean_value: 10 mean_value: 20 mean_value: 30 "
+                                                  "scale: 0.5")
+    out = net.forward()
+    assert out["data"].shape == (2, 3, 4, 4)
+    np.testing.assert_array_equal(out["label"], [0, 1])
+    for i in range(2):
+        bgr = arrays[i][1:5, 2:6, ::-1].transpose(2, 0, 1).astype(np.float32)  # centre crop of 6×8
+        expected = (bgr - np.array([10, 20, 30], np.float32)[:, None, None]) * 0.5
+        np.testing.assert_array_equal(out["data"][i], expected)
+
+
+def test_image_data_resize_and_mirror_at_train(tmp_path):
+    listing, arrays = _images(tmp_path, n=2)
+    caffe.set_random_seed(1)
+    net = _image_net(tmp_path, listing, extra="new_height: 12 new_width: 16", transform="mirror: true",
+                     phase=caffe.TRAIN, batch=2)
+    seen_mirrored = seen_plain = False
+    for _ in range(6):
+        out = net.forward()
+        assert out["data"].shape == (2, 3, 12, 16)
+        for i in range(2):
+            # a 2× upsampling by half-pixel bilinear keeps the mean of each channel nearly unchanged
+            img = out["data"][i]
+            plain = img[:, :, :].copy()
+            ref = arrays[i].astype(np.float32)[:, :, ::-1].transpose(2, 0, 1)
+            col_means = plain.mean(axis=1)
+            ref_cols = np.repeat(ref.mean(axis=1), 2, axis=1)
+            if np.abs(col_means - ref_cols).mean() < np.abs(col_means[:, ::-1] - ref_cols).mean():
+                seen_plain = True
+            else:
+                seen_mirrored = True
+    assert seen_plain and seen_mirrored
+
+
+def test_image_data_errors(tmp_path):
+    listing, _ = _images(tmp_path, n=2)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("im0.png 0\nmissing.png 1\n")
+    net = _image_net(tmp_path, bad, batch=2)
+    with pytest.raises(ValueError, match="missing.png.*line 2"):
+        net.forward()
+    bad.write_text("im0.png zero\n")
+    with pytest.raises(ValueError, match="bad.txt:1"):
+        _image_net(tmp_path, bad)
+    with pytest.raises(ValueError, match="smaller than crop_size"):
+        _image_net(tmp_path, listing, transform="crop_size: 50").forward()
