@@ -179,7 +179,7 @@ class _Plot:
         import matplotlib
         matplotlib.use("Agg")
         self.path, self.solver = path, solver
-        self.iters, self.losses, self.smoothed, self.last = [], [], [], 0.0
+        self.iters, self.losses, self.smoothed, self.last = [], [], [], time.monotonic()
 
     def record(self):
         self.iters.append(self.solver.iter)

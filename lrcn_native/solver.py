@@ -309,7 +309,8 @@ class Solver:
             display = bool(self.display) and self.iter % self.display == 0
             loss, sumsq = f32(0), 0.0
             for _ in range(self.iter_size):
-                sub = f32(self._forward_backward_debug() if display and self.debug_info else self.net.forward_backward())
+                debug = display and self.debug_info
+                sub = f32(self._forward_backward_debug() if debug else self.net.forward_backward())
                 sumsq = self._sumsq_diff()
                 if not (math.isfinite(sub) and math.isfinite(sumsq)):
                     raise NonFiniteError(self._nonfinite_message(sub))
@@ -360,7 +361,6 @@ class Solver:
         """Trains to max_iter (Caffe's Solver::Solve), with signal handling for its duration."""
         log.info("Solving %s", self.net.name)
         log.info("Learning Rate Policy: %s", self.lr_policy)
-        self._stop_requested = self._snapshot_requested = False
         self._check_snapshot_prefix()
         if resume_file:
             log.info("Restoring previous solver status from %s", resume_file)
@@ -541,12 +541,13 @@ class Solver:
         handlers = {signal.SIGINT: stop, signal.SIGTERM: stop}
         if hasattr(signal, "SIGHUP"):
             handlers[signal.SIGHUP] = snap
+        self._stop_requested = self._snapshot_requested = False
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
         self._handling_signals = True
         try:
             yield
         finally:
-            self._handling_signals = False
+            self._handling_signals = self._stop_requested = self._snapshot_requested = False
             for s, h in previous.items():
                 signal.signal(s, h)
 
@@ -572,9 +573,7 @@ def _blobs_in_order(net):
 
 # --- the run state file (.runstate.json) --------------------------------------------------------------
 def _run_state_path(solverstate):
-    base = solverstate[:-3] if solverstate.endswith(".h5") else solverstate
-    base = base[:-len(".solverstate")] if base.endswith(".solverstate") else base
-    return base + ".runstate.json"
+    return solverstate.removesuffix(".h5").removesuffix(".solverstate") + ".runstate.json"
 
 
 def _jsonable(value):
@@ -586,8 +585,8 @@ def _jsonable(value):
 def _write_run_state(path, state):
     """{"rng": the generator state, "layers": [[net, layer, data_state], ...]} as JSON, written to a
     temporary file and renamed over `path`."""
-    text = json.dumps({"rng": state["rng"], "layers": [[n, l, s] for (n, l), s in state["layers"].items()]},
-                      default=_jsonable)
+    layers = [[net, layer, st] for (net, layer), st in state["layers"].items()]
+    text = json.dumps({"rng": state["rng"], "layers": layers}, default=_jsonable)
     folder, base = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
     try:
@@ -605,7 +604,7 @@ def _write_run_state(path, state):
 def _read_run_state(path):
     with open(path) as f:
         d = json.load(f)
-    return {"rng": d["rng"], "layers": {(n, l): s for n, l, s in d["layers"]}}
+    return {"rng": d["rng"], "layers": {(net, layer): st for net, layer, st in d["layers"]}}
 
 
 # --- the solver types ---------------------------------------------------------------------------------

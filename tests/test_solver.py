@@ -20,7 +20,7 @@ from lrcn_native.backend import K
 from lrcn_native.proto.caffemodel import load_weights, read_solverstate
 from lrcn_native.proto.text import parse
 from lrcn_native.solver import NonFiniteError, _read_run_state
-from util import HAS_GPU, needs_gpu
+from util import needs_gpu
 
 f32 = np.float32
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -278,18 +278,56 @@ def test_step_policy_is_float32():
     assert rate.dtype == np.float32 and rate == f32(0.001) * f32(0.1) ** f32(2) and s.current_step == 2
 
 
+# --- nets, weights, display ------------------------------------------------------------------------------
+def test_net_states_weights_and_generic_test_nets(tmp_path):
+    net = batches_net(4, data=data_layer(4) + """
+    layer { name: "only_a" type: "ReLU" bottom: "x" top: "xa" include { stage: "a" } }
+    layer { name: "only_b" type: "ReLU" bottom: "x" top: "xb" include { stage: "b" } }""")
+    text = solver_text(net, lr_policy="fixed", test_interval=10) + \
+        ' train_state { stage: "a" } test_iter: 1 test_state { stage: "b" } test_iter: 2 test_state { }'
+    s = make_solver(text)
+    names = [[n for n in x._layer_names if n.startswith("only")] for x in [s.net] + s.test_nets]
+    assert names == [["only_a"], ["only_b"], []] and s.test_iter == [1, 2]
+    s.net.save(str(tmp_path / "w.caffemodel"))
+    expect = s.net.params["ip"][0].data.copy()
+    s2 = make_solver(text + f' weights: "{tmp_path / "w.caffemodel"}"')
+    np.testing.assert_array_equal(s2.net.params["ip"][0].data, expect)
+    np.testing.assert_array_equal(s2.test_nets[0].params["ip"][0].data, expect)
+    with pytest.raises(ValueError, match="2 test_state entries for 3 test_iter"):
+        make_solver(text + " test_iter: 1")
+
+
+def test_smoothed_loss_and_debug_info(caplog):
+    caplog.set_level("INFO", logger="lrcn_native")
+    s = make_solver(solver_text(batches_net(4), base_lr=0.05, lr_policy="fixed", average_loss=3, display=1,
+                                debug_info=True))
+    seen = []
+    s.add_callback(lambda: None, lambda: seen.append((s.loss, s.smoothed_loss)))
+    s.step(5)
+    losses = [loss for loss, _ in seen]
+    for i, (_, smoothed) in enumerate(seen):  # the mean of the last average_loss losses (float32)
+        np.testing.assert_allclose(smoothed, np.mean(losses[max(0, i - 2):i + 1]), rtol=1e-6)
+    assert re.search(r"\[Forward\] Layer ip, top blob y data: [\d.e-]+", caplog.text)
+    assert re.search(r"\[Backward\] Layer ip, param blob 0 diff: [\d.e-]+", caplog.text)
+
+
 # --- iter_size ------------------------------------------------------------------------------------------
-def batches_net(n, total=32, noise=0.0, seed=0, name="data", extra_layers="", loss="EuclideanLoss"):
+def data_layer(n, total=32, noise=0.0, seed=0, name="data", include=""):
+    return f"""
+    layer {{ name: "{name}" type: "Python" top: "x" top: "label" {include}
+        python_param {{ module: "solver_layers" layer: "Batches"
+                       param_str: '{{"n": {n}, "d": 6, "total": {total}, "seed": {seed}, "noise": {noise}}}' }} }}"""
+
+
+def batches_net(n, total=32, noise=0.0, seed=0, name="data", data=None):
+    """Batches → Linear (6 → 1) → EuclideanLoss against the label."""
     return f"""
     name: "toy"
-    layer {{ name: "{name}" type: "Python" top: "x" top: "label"
-            python_param {{ module: "solver_layers" layer: "Batches"
-                           param_str: '{{"n": {n}, "d": 6, "total": {total}, "seed": {seed}, "noise": {noise}}}' }} }}
+    {data or data_layer(n, total, noise, seed, name)}
     layer {{ name: "ip" type: "Python" bottom: "x" top: "y"
             python_param {{ module: "solver_layers" layer: "Linear" param_str: "1" }} }}
-    {extra_layers}
     layer {{ name: "loss" type: "Python" bottom: "y" bottom: "label" top: "loss" loss_weight: 1
-            python_param {{ module: "solver_layers" layer: "{loss}" }} }}
+            python_param {{ module: "solver_layers" layer: "EuclideanLoss" }} }}
     """
 
 
@@ -427,3 +465,132 @@ def test_killed_writer_never_leaves_a_corrupt_snapshot(tmp_path):
         _read_run_state(str(state).replace(".solverstate", ".runstate.json"))
     for model in tmp_path.glob("k_iter_*.caffemodel"):
         load_weights(model)  # complete, or absent
+
+
+# --- NaN / Inf ------------------------------------------------------------------------------------------
+def poisoned_net(where):
+    poison = f"""
+    layer {{ name: "ip1" type: "Python" bottom: "x" top: "h"
+            python_param {{ module: "solver_layers" layer: "Linear" param_str: "3" }} }}
+    layer {{ name: "poison" type: "Python" bottom: "h" top: "hp"
+            python_param {{ module: "solver_layers" layer: "Poison" param_str: "{where}" }} }}
+    """
+    return batches_net(4).replace('bottom: "x" top: "y"', 'bottom: "hp" top: "y"').replace(
+        '    layer { name: "ip"', poison + '    layer { name: "ip"', 1)
+
+
+@pytest.mark.parametrize("where,message", [
+    ("forward 2", "NaN or Inf in the loss at iteration 2, first in layer 'poison' (Python) forward: top blob 'hp'"),
+    ("backward 1", "NaN or Inf in the gradient at iteration 1, first in layer 'poison' (Python) backward: bottom "
+                   "blob 'h' diff"),
+])
+def test_nonfinite_names_first_layer_and_blob_and_keeps_weights(where, message):
+    s = make_solver(solver_text(poisoned_net(where), base_lr=0.1, lr_policy="fixed", momentum=0.9))
+    it = int(where.split()[1])
+    s.step(it)
+    before = [p.data.copy() for p in s.net.learnable_params]
+    with pytest.raises(NonFiniteError, match=re.escape(message)), np.errstate(invalid="ignore"):
+        s.step(3)
+    assert s.iter == it
+    for p, b in zip(s.net.learnable_params, before):
+        np.testing.assert_array_equal(p.data, b)
+
+
+# --- lrcn train / lrcn test -----------------------------------------------------------------------------
+# The regular expressions of Caffe's tools/extra/parse_log.py.
+PARSE_LOG = {"iteration": r"Iteration (\d+)", "train": r"Train net output #(\d+): (\S+) = ([\.\deE+-]+)",
+             "test": r"Test net output #(\d+): (\S+) = ([\.\deE+-]+)",
+             "lr": r"lr = ([-+]?[0-9]*\.?[0-9]+([eE]?[-+]?[0-9]+)?)"}
+
+
+def write_files(tmp_path, net, **fields):
+    (tmp_path / "net.prototxt").write_text(net)
+    text = 'net: "net.prototxt" ' + " ".join(
+        f"{k}: {json.dumps(v) if isinstance(v, str) and k not in ENUMS else v}" for k, v in fields.items())
+    (tmp_path / "solver.prototxt").write_text(text)
+    return str(tmp_path / "solver.prototxt")
+
+
+def test_cli_train_logs_snapshots_sighup_and_test(tmp_path, caplog, monkeypatch):
+    caplog.set_level("INFO", logger="lrcn_native")
+    monkeypatch.chdir(tmp_path)
+    net = batches_net(4, data=data_layer(4, include="include { phase: TRAIN }")
+                      + data_layer(4, seed=9, name="tdata", include="include { phase: TEST }"))
+    solver = write_files(tmp_path, net, base_lr=0.05, lr_policy="step", gamma=0.5, stepsize=4, momentum=0.9,
+                         max_iter=6, display=2, test_iter=2, test_interval=3, snapshot=3, snapshot_prefix="snap",
+                         random_seed=1, solver_mode="CPU")
+
+    def hook(layer):
+        if layer.name == "data" and layer.pos == 4:  # after the first training batch
+            os.kill(os.getpid(), signal.SIGHUP)
+    solver_layers.HOOK = hook
+    try:
+        assert cli.main(["train", "--solver", solver]) == 0
+    finally:
+        solver_layers.HOOK = None
+    text = caplog.text
+    for kind, regex in PARSE_LOG.items():
+        assert re.search(regex, text), kind
+    assert re.search(r"Iteration 2 \([\d.e+-]+ iter/s, [\d.e+-]+s/2 iters\), loss = [\d.]+", text)
+    assert re.search(r"Test net output #0: loss = [\d.]+ \(\* 1 = [\d.]+ loss\)", text)
+    assert "Optimization Done." in text
+    # SIGHUP in iteration 0: a snapshot at 1, then the scheduled ones at 3 and 6 (the end).
+    assert sorted(p.name for p in tmp_path.glob("snap_iter_*.solverstate")) == [
+        "snap_iter_1.solverstate", "snap_iter_3.solverstate", "snap_iter_6.solverstate"]
+    caplog.clear()
+    assert cli.main(["test", "--model", "net.prototxt", "--weights", "snap_iter_6.caffemodel",
+                     "--iterations", "3"]) == 0
+    assert "Running for 3 iterations." in caplog.text and re.search(r"Batch 2, loss = [\d.]+", caplog.text)
+    assert re.search(r"Loss: [\d.]+", caplog.text)
+    assert any(re.fullmatch(r"loss = [\d.]+ \(\* 1 = [\d.]+ loss\)", m) for m in caplog.messages)
+    # Fine-tuning from weights, and resuming: both, or neither.
+    assert cli.main(["train", "--solver", solver, "--weights", "snap_iter_3.caffemodel",
+                     "--snapshot", "snap_iter_3.solverstate"]) == 1
+
+
+def test_cli_train_stops_on_nan_keeping_the_last_snapshot(tmp_path, caplog, monkeypatch):
+    caplog.set_level("INFO", logger="lrcn_native")
+    monkeypatch.chdir(tmp_path)
+    solver = write_files(tmp_path, poisoned_net("forward 3"), base_lr=0.05, lr_policy="fixed", max_iter=6,
+                         snapshot=2, snapshot_prefix="nan", solver_mode="CPU")
+    with np.errstate(invalid="ignore"):
+        assert cli.main(["train", "--solver", solver]) == 1
+    assert "first in layer 'poison' (Python) forward: top blob 'hp'" in caplog.text
+    assert sorted(p.name for p in tmp_path.glob("nan_iter_*")) == [
+        "nan_iter_2.caffemodel", "nan_iter_2.runstate.json", "nan_iter_2.solverstate"]
+    assert read_solverstate("nan_iter_2.solverstate")["iter"] == 2
+
+
+def test_glog_prefix():
+    import logging
+    record = logging.LogRecord("lrcn_native", logging.INFO, "/x/solver.py", 228, "Iteration %d, lr = %s",
+                               (20, "0.001"), None)
+    line = cli._GlogFormatter().format(record)
+    # parse_log.py reads the month and day from the first token and the time from the second.
+    assert re.fullmatch(r"I\d{4} \d\d:\d\d:\d\d\.\d{6} \d+ solver\.py:228\] Iteration 20, lr = 0\.001", line)
+
+
+# --- a pinned training run --------------------------------------------------------------------------------
+PINNED_NET = data_layer(8, total=40, noise=0.1, seed=3) + """
+    layer { name: "ip1" type: "Python" bottom: "x" top: "h"
+            python_param { module: "solver_layers" layer: "Linear" param_str: "5" } }
+    layer { name: "relu" type: "ReLU" bottom: "h" top: "h" }
+    layer { name: "ip2" type: "Python" bottom: "h" top: "y" param { lr_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
+            python_param { module: "solver_layers" layer: "Linear" param_str: "1" } }
+    layer { name: "loss" type: "Python" bottom: "y" bottom: "label" top: "loss" loss_weight: 1
+            python_param { module: "solver_layers" layer: "EuclideanLoss" } }
+"""
+# Losses of iterations 0..11 (float32, hex) produced by this implementation; a change in any of them is a
+# change in the training arithmetic (the update, the learning rate, clipping, iter_size, the generator).
+PINNED_LOSSES = ["0x1.590cb60000000p-2", "0x1.1f17d60000000p-3", "0x1.28ceaa0000000p-3", "0x1.423a260000000p-3",
+                 "0x1.896ef60000000p-3", "0x1.b8cb8c0000000p-4", "0x1.434a5c0000000p-3", "0x1.91f3d80000000p-4",
+                 "0x1.d5f9680000000p-4", "0x1.bc0a380000000p-4", "0x1.b0c3ec0000000p-3", "0x1.02272c0000000p-3"]
+
+
+def test_pinned_training_run():
+    s = make_solver(solver_text(PINNED_NET, base_lr=0.2, lr_policy="step", gamma=0.5, stepsize=4, momentum=0.9,
+                                weight_decay=0.005, clip_gradients=1.0, iter_size=2, random_seed=1701))
+    losses = []
+    s.add_callback(lambda: None, lambda: losses.append(float(s.loss).hex()))
+    s.step(12)
+    assert losses == PINNED_LOSSES  # exact on the CPU: the same operations in the same order
