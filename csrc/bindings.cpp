@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@
 #include "gemm.h"
 #include "math.h"
 #include "layers/relu.h"
+#include "layers/accuracy.h"
+#include "layers/concat.h"
+#include "layers/eltwise.h"
+#include "layers/neuron.h"
+#include "layers/softmax.h"
+#include "layers/softmax_loss.h"
 #include "sgd.h"
 
 namespace py = pybind11;
@@ -228,10 +235,287 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   // ---- lrn -----------------------------------------------------------------------------------
 
   // ---- neuron (sigmoid, tanh, dropout) -------------------------------------------------------
+  // Sigmoid and TanH: forward(top, bottom), backward(bottom_diff, top_diff, top); n elements each,
+  // in place allowed. Dropout at TRAIN: forward(top, bottom, ...), backward(bottom_diff, top_diff, ...)
+  // with the mask recomputed from (seed, element index): see layers/neuron.h.
+  m.def("sigmoid_forward", [](Arr top, Arr bottom) {
+    const char* fn = "sigmoid_forward";
+    expect_count(top, bottom.count, fn, "top");
+    const bool gpu = same_device(fn, {&top, &bottom});
+    float* t = F(top, fn, "top");
+    const float* b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(sigmoid_forward_gpu(t, b, bottom.count, g_stream));
+    else sigmoid_forward_cpu(t, b, bottom.count);
+  });
+  m.def("sigmoid_backward", [](Arr bottom_diff, Arr top_diff, Arr top) {
+    const char* fn = "sigmoid_backward";
+    expect_count(bottom_diff, top.count, fn, "bottom_diff");
+    expect_count(top_diff, top.count, fn, "top_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(sigmoid_backward_gpu(bd, td, t, top.count, g_stream));
+    else sigmoid_backward_cpu(bd, td, t, top.count);
+  });
+  m.def("tanh_forward", [](Arr top, Arr bottom) {
+    const char* fn = "tanh_forward";
+    expect_count(top, bottom.count, fn, "top");
+    const bool gpu = same_device(fn, {&top, &bottom});
+    float* t = F(top, fn, "top");
+    const float* b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(tanh_forward_gpu(t, b, bottom.count, g_stream));
+    else tanh_forward_cpu(t, b, bottom.count);
+  });
+  m.def("tanh_backward", [](Arr bottom_diff, Arr top_diff, Arr top) {
+    const char* fn = "tanh_backward";
+    expect_count(bottom_diff, top.count, fn, "bottom_diff");
+    expect_count(top_diff, top.count, fn, "top_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(tanh_backward_gpu(bd, td, t, top.count, g_stream));
+    else tanh_backward_cpu(bd, td, t, top.count);
+  });
+  m.def("dropout_forward", [](Arr top, Arr bottom, uint64_t seed, uint32_t threshold, float scale) {
+    const char* fn = "dropout_forward";
+    expect_count(top, bottom.count, fn, "top");
+    const bool gpu = same_device(fn, {&top, &bottom});
+    float* t = F(top, fn, "top");
+    const float* b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(dropout_forward_gpu(t, b, bottom.count, seed, threshold, scale, g_stream));
+    else dropout_forward_cpu(t, b, bottom.count, seed, threshold, scale);
+  });
+  m.def("dropout_backward", [](Arr bottom_diff, Arr top_diff, uint64_t seed, uint32_t threshold, float scale) {
+    const char* fn = "dropout_backward";
+    expect_count(bottom_diff, top_diff.count, fn, "bottom_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff});
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float* td = CF(top_diff, fn, "top_diff");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(dropout_backward_gpu(bd, td, top_diff.count, seed, threshold, scale, g_stream));
+    else dropout_backward_cpu(bd, td, top_diff.count, seed, threshold, scale);
+  });
 
   // ---- softmax, softmax_loss, accuracy -------------------------------------------------------
+  // axis: canonical (0 <= axis < ndim, Python resolves negative ones); the blob is outer × channels × inner.
+  // Labels: float32, outer·inner of them. A forward that meets a label naming neither a class in
+  // [0, channels) nor ignore_label raises ValueError (the kernels count such labels, never index with them).
+  struct AxisDims {
+    int outer, channels, inner;
+  };
+  auto axis_dims = [](const Arr& a, int axis, const char* fn) {
+    if (axis < 0 || axis >= static_cast<int>(a.shape.size()))
+      throw std::invalid_argument(std::string(fn) + ": axis " + std::to_string(axis) + " out of range for " + describe(a));
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; ++k) outer *= a.shape[k];
+    for (size_t k = axis + 1; k < a.shape.size(); ++k) inner *= a.shape[k];
+    return AxisDims{to_int(outer, fn), to_int(a.shape[axis], fn), to_int(inner, fn)};
+  };
+  auto check_labels = [](const LabelStats& s, int channels, std::optional<int> ignore_label, const char* fn) {
+    if (s.bad == 0) return;
+    std::string msg = std::string(fn) + ": " + std::to_string(s.bad) + " label(s) are not integers in [0, " +
+                      std::to_string(channels) + ")";
+    if (ignore_label) msg += " nor ignore_label " + std::to_string(*ignore_label);
+    throw std::invalid_argument(msg + "; the first is " + py::str(py::float_(s.first_bad)).cast<std::string>());
+  };
+  m.def("softmax_forward", [axis_dims](Arr top, Arr bottom, int axis) {
+    const char* fn = "softmax_forward";
+    const AxisDims d = axis_dims(bottom, axis, fn);
+    expect_count(top, bottom.count, fn, "top");
+    const bool gpu = same_device(fn, {&top, &bottom});
+    const float* b = CF(bottom, fn, "bottom");
+    float* t = F(top, fn, "top");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_forward_gpu(t, b, d.outer, d.channels, d.inner, g_stream));
+    else softmax_forward_cpu(t, b, d.outer, d.channels, d.inner);
+  });
+  m.def("softmax_backward", [axis_dims](Arr bottom_diff, Arr top_diff, Arr top, int axis) {
+    const char* fn = "softmax_backward";
+    const AxisDims d = axis_dims(top, axis, fn);
+    expect_count(top_diff, top.count, fn, "top_diff");
+    expect_count(bottom_diff, top.count, fn, "bottom_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_backward_gpu(bd, td, t, d.outer, d.channels, d.inner, g_stream));
+    else softmax_backward_cpu(bd, td, t, d.outer, d.channels, d.inner);
+  });
+  // Writes the normalised loss into loss (1 element) and returns the normaliser for the backward.
+  // normalization: "FULL", "VALID", "BATCH_SIZE" or "NONE".
+  m.def("softmax_loss_forward", [axis_dims, check_labels](Arr loss, Arr prob, Arr label, int axis,
+                                                          std::optional<int> ignore_label, std::string normalization) {
+    const char* fn = "softmax_loss_forward";
+    const char* names[] = {"FULL", "VALID", "BATCH_SIZE", "NONE"};
+    int mode_index = 0;
+    while (mode_index < 4 && normalization != names[mode_index]) ++mode_index;
+    if (mode_index == 4) throw std::invalid_argument(std::string(fn) + ": unknown normalization '" + normalization + "'");
+    const auto mode = static_cast<LossNormalization>(mode_index);
+    const AxisDims d = axis_dims(prob, axis, fn);
+    expect_count(loss, 1, fn, "loss");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    const bool gpu = same_device(fn, {&loss, &prob, &label});
+    const float *p = CF(prob, fn, "prob"), *l = CF(label, fn, "label");
+    float* out = F(loss, fn, "loss");
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    LabelStats stats;
+    {
+      py::gil_scoped_release nogil;
+      if (gpu) LRCN_GPU(stats = softmax_loss_forward_gpu(out, p, l, d.outer, d.channels, d.inner, has_ignore, ignore,
+                                                         mode, g_stream));
+      else stats = softmax_loss_forward_cpu(out, p, l, d.outer, d.channels, d.inner, has_ignore, ignore, mode);
+    }
+    check_labels(stats, d.channels, ignore_label, fn);
+    return loss_normalizer(mode, d.outer, d.inner, stats.valid);
+  });
+  // bottom_diff = (prob − onehot(label)) · loss_diff[0] / normalizer; 0 at ignored positions.
+  m.def("softmax_loss_backward", [axis_dims](Arr bottom_diff, Arr prob, Arr label, Arr loss_diff, int axis,
+                                             std::optional<int> ignore_label, float normalizer) {
+    const char* fn = "softmax_loss_backward";
+    const AxisDims d = axis_dims(prob, axis, fn);
+    expect_count(bottom_diff, prob.count, fn, "bottom_diff");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    expect_count(loss_diff, 1, fn, "loss_diff");
+    const bool gpu = same_device(fn, {&bottom_diff, &prob, &label, &loss_diff});
+    const float *p = CF(prob, fn, "prob"), *l = CF(label, fn, "label"), *ld = CF(loss_diff, fn, "loss_diff");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(softmax_loss_backward_gpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore,
+                                                normalizer, g_stream));
+    else softmax_loss_backward_cpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore, normalizer);
+  });
+  // accuracy: 1 element; per_class: None or `channels` elements.
+  m.def("accuracy_forward", [axis_dims, check_labels](Arr accuracy, std::optional<Arr> per_class, Arr bottom,
+                                                      Arr label, int axis, int top_k, std::optional<int> ignore_label) {
+    const char* fn = "accuracy_forward";
+    const AxisDims d = axis_dims(bottom, axis, fn);
+    if (top_k < 1) throw std::invalid_argument(std::string(fn) + ": top_k must be at least 1");
+    expect_count(accuracy, 1, fn, "accuracy");
+    expect_count(label, static_cast<int64_t>(d.outer) * d.inner, fn, "label");
+    if (per_class) expect_count(*per_class, d.channels, fn, "per_class");
+    const bool gpu = per_class ? same_device(fn, {&accuracy, &*per_class, &bottom, &label})
+                               : same_device(fn, {&accuracy, &bottom, &label});
+    const float *b = CF(bottom, fn, "bottom"), *l = CF(label, fn, "label");
+    float* acc = F(accuracy, fn, "accuracy");
+    float* pc = per_class ? F(*per_class, fn, "per_class") : nullptr;
+    const bool has_ignore = ignore_label.has_value();
+    const int ignore = ignore_label.value_or(0);
+    LabelStats stats;
+    {
+      py::gil_scoped_release nogil;
+      if (gpu) LRCN_GPU(stats = accuracy_forward_gpu(acc, pc, b, l, d.outer, d.channels, d.inner, top_k, has_ignore,
+                                                     ignore, g_stream));
+      else stats = accuracy_forward_cpu(acc, pc, b, l, d.outer, d.channels, d.inner, top_k, has_ignore, ignore);
+    }
+    check_labels(stats, d.channels, ignore_label, fn);
+  });
 
   // ---- concat, slice, eltwise ----------------------------------------------------------------
+  // Concat/Slice block copies. `whole` (the concatenated blob) and `part` (one piece) agree in every axis
+  // but `axis`, where part occupies [offset, offset + part.shape[axis]) of whole. Returns the copy's
+  // rows, width, whole's row stride and the element offset of the block in whole (layers/concat.h).
+  struct Block { int64_t rows, width, stride, start; };
+  auto block = [](const Arr& whole, const Arr& part, int axis, int64_t offset, const char* fn) {
+    const int nd = static_cast<int>(whole.shape.size());
+    if (static_cast<int>(part.shape.size()) != nd || axis < 0 || axis >= nd)
+      throw std::invalid_argument(std::string(fn) + ": axis " + std::to_string(axis) + " does not fit " +
+                                  describe(whole) + " and " + describe(part));
+    Block b{1, part.shape[axis], whole.shape[axis], offset};
+    for (int d = 0; d < nd; ++d) {
+      if (d != axis && whole.shape[d] != part.shape[d])
+        throw std::invalid_argument(std::string(fn) + ": shapes differ outside axis " + std::to_string(axis) +
+                                    ": " + describe(whole) + " and " + describe(part));
+      if (d < axis) b.rows *= whole.shape[d];
+      if (d > axis) b.width *= whole.shape[d], b.stride *= whole.shape[d], b.start *= whole.shape[d];
+    }
+    if (offset < 0 || offset + part.shape[axis] > whole.shape[axis])
+      throw std::invalid_argument(std::string(fn) + ": block [" + std::to_string(offset) + ", " +
+                                  std::to_string(offset + part.shape[axis]) + ") exceeds axis " +
+                                  std::to_string(axis) + " of " + describe(whole));
+    return b;
+  };
+  // top[..., offset : offset + n, ...] = bottom along axis (Concat forward, Slice backward).
+  m.def("concat_forward", [block](Arr top, Arr bottom, int axis, int64_t offset) {
+    const char* fn = "concat_forward";
+    const Block b = block(top, bottom, axis, offset, fn);
+    const bool gpu = same_device(fn, {&top, &bottom});
+    float* t = F(top, fn, "top") + b.start;
+    const float* s = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(concat_copy_gpu(t, s, b.rows, b.width, b.stride, b.width, g_stream));
+    else concat_copy_cpu(t, s, b.rows, b.width, b.stride, b.width);
+  });
+  // bottom_diff = top_diff[..., offset : offset + n, ...] along axis (Concat backward, Slice forward).
+  m.def("concat_backward", [block](Arr bottom_diff, Arr top_diff, int axis, int64_t offset) {
+    const char* fn = "concat_backward";
+    const Block b = block(top_diff, bottom_diff, axis, offset, fn);
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff});
+    float* d = F(bottom_diff, fn, "bottom_diff");
+    const float* s = CF(top_diff, fn, "top_diff") + b.start;
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(concat_copy_gpu(d, s, b.rows, b.width, b.width, b.stride, g_stream));
+    else concat_copy_cpu(d, s, b.rows, b.width, b.width, b.stride);
+  });
+  // Eltwise over k ≥ 2 bottoms of equal size; op as caffe.proto (0 PROD, 1 SUM, 2 MAX), one coeff per
+  // bottom, mask (top-sized) only for MAX (layers/eltwise.h).
+  auto eltwise_args = [](const char* fn, const Arr& top, const std::vector<Arr>& bottoms, int op,
+                         const std::vector<float>& coeff, const std::optional<Arr>& mask) {
+    if (op < kEltwiseProd || op > kEltwiseMax) throw std::invalid_argument(std::string(fn) + ": op must be 0, 1 or 2");
+    if (bottoms.size() < 2 || coeff.size() != bottoms.size())
+      throw std::invalid_argument(std::string(fn) + ": needs at least 2 bottoms and one coeff per bottom, got " +
+                                  std::to_string(bottoms.size()) + " and " + std::to_string(coeff.size()));
+    std::vector<const float*> ptrs;
+    for (const Arr& b : bottoms) {
+      expect_count(b, top.count, fn, "bottom");
+      same_device(fn, {&top, &b});
+      ptrs.push_back(CF(b, fn, "bottom"));
+    }
+    if (op == kEltwiseMax) {
+      if (!mask) throw std::invalid_argument(std::string(fn) + ": MAX needs a mask");
+      expect_count(*mask, top.count, fn, "mask");
+      same_device(fn, {&top, &*mask});
+    }
+    return ptrs;
+  };
+  m.def("eltwise_forward", [eltwise_args](Arr top, std::optional<Arr> mask, std::vector<Arr> bottoms, int op,
+                                          std::vector<float> coeff) {
+    const char* fn = "eltwise_forward";
+    const std::vector<const float*> b = eltwise_args(fn, top, bottoms, op, coeff, mask);
+    float* t = F(top, fn, "top");
+    float* mk = op == kEltwiseMax ? F(*mask, fn, "mask") : nullptr;
+    const int k = static_cast<int>(b.size());
+    py::gil_scoped_release nogil;
+    if (top.gpu) LRCN_GPU(eltwise_forward_gpu(t, mk, b.data(), coeff.data(), k, top.count, op, g_stream));
+    else eltwise_forward_cpu(t, mk, b.data(), coeff.data(), k, top.count, op);
+  });
+  m.def("eltwise_backward", [eltwise_args](Arr bottom_diff, Arr top_diff, Arr top, std::vector<Arr> bottoms,
+                                           std::optional<Arr> mask, int i, int op, std::vector<float> coeff,
+                                           bool stable_prod_grad) {
+    const char* fn = "eltwise_backward";
+    const std::vector<const float*> b = eltwise_args(fn, top, bottoms, op, coeff, mask);
+    expect_count(bottom_diff, top.count, fn, "bottom_diff");
+    expect_count(top_diff, top.count, fn, "top_diff");
+    same_device(fn, {&top, &bottom_diff, &top_diff});
+    if (i < 0 || i >= static_cast<int>(b.size()))
+      throw std::invalid_argument(std::string(fn) + ": bottom index " + std::to_string(i) + " out of range");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    const float* mk = op == kEltwiseMax ? CF(*mask, fn, "mask") : nullptr;
+    const int k = static_cast<int>(b.size());
+    py::gil_scoped_release nogil;
+    if (top.gpu)
+      LRCN_GPU(eltwise_backward_gpu(bd, td, t, b.data(), mk, coeff.data(), k, i, top.count, op, stable_prod_grad,
+                                    g_stream));
+    else eltwise_backward_cpu(bd, td, t, b.data(), mk, coeff.data(), k, i, top.count, op, stable_prod_grad);
+  });
 
   // ---- embed ---------------------------------------------------------------------------------
 
