@@ -23,9 +23,11 @@ records the state from before it, so a resumed run repeats that test pass exactl
 solve() installs signal handlers for its duration (and restores the previous ones): SIGINT/SIGTERM
 finish the current iteration, snapshot and stop (a second one aborts at once without a snapshot);
 SIGHUP snapshots after the current iteration and continues. A NaN or Inf in the loss or in a gradient
-stops training before the update with NonFiniteError naming the first layer and blob where it appeared
-(forward: each layer's tops in order; backward: each layer's parameter and bottom diffs in backward
-order), leaving the weights and the last snapshot as they were.
+(seen in the loss and in Σ diff² over the parameters after each forward/backward, which clipping needs
+anyway) stops training before the update with NonFiniteError naming the first layer and blob where it
+appears: the blobs are then scanned as that pass left them, each layer's tops in forward order, then each
+layer's parameter and bottom diffs in backward order (an in-place top is named by its first writer). The
+weights and the last snapshot stay as they were.
 """
 import contextlib
 import json
