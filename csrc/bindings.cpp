@@ -16,10 +16,13 @@
 #include "gemm.h"
 #include "math.h"
 #include "layers/relu.h"
+#include "sgd.h"
 #include "layers/accuracy.h"
 #include "layers/concat.h"
 #include "layers/eltwise.h"
+#include "layers/lrn.h"
 #include "layers/neuron.h"
+#include "layers/pooling.h"
 #include "layers/softmax.h"
 #include "layers/softmax_loss.h"
 
@@ -230,8 +233,120 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   // ---- inner_product -------------------------------------------------------------------------
 
   // ---- pooling -------------------------------------------------------------------------------
+  // (size, kernel, stride, pad, ceil_mode): Caffe's pooled size along one axis.
+  m.def("pooling_output_size", &pooling_output_size);
+  // The geometry of bottom (N×C×H×W) and top (N×C×PH×PW) under the given window; every window must
+  // overlap the image.
+  auto pool_geometry = [](const char* fn, PoolMethod method, const Arr& bottom, const Arr& top, int kernel_h,
+                          int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
+    if (bottom.shape.size() != 4 || top.shape.size() != 4 || top.shape[0] != bottom.shape[0] ||
+        top.shape[1] != bottom.shape[1])
+      throw std::invalid_argument(std::string(fn) + ": bottom and top must be N×C×H×W and N×C×PH×PW, got " +
+                                  describe(bottom) + ", " + describe(top));
+    if (kernel_h <= 0 || kernel_w <= 0 || stride_h <= 0 || stride_w <= 0 || pad_h < 0 || pad_w < 0 ||
+        pad_h >= kernel_h || pad_w >= kernel_w)
+      throw std::invalid_argument(std::string(fn) + ": needs kernel > 0, stride > 0 and 0 <= pad < kernel");
+    PoolGeometry g;
+    g.num = to_int(bottom.shape[0], fn), g.channels = to_int(bottom.shape[1], fn);
+    g.height = to_int(bottom.shape[2], fn), g.width = to_int(bottom.shape[3], fn);
+    g.pooled_h = to_int(top.shape[2], fn), g.pooled_w = to_int(top.shape[3], fn);
+    g.kernel_h = kernel_h, g.kernel_w = kernel_w, g.stride_h = stride_h, g.stride_w = stride_w;
+    g.pad_h = pad_h, g.pad_w = pad_w;
+    if (g.pooled_h < 1 || g.pooled_w < 1 || (int64_t)(g.pooled_h - 1) * stride_h - pad_h >= g.height ||
+        (int64_t)(g.pooled_w - 1) * stride_w - pad_w >= g.width)
+      throw std::invalid_argument(std::string(fn) + ": top " + describe(top) + " has windows outside " +
+                                  describe(bottom));
+    if (method == PoolMethod::kMax && (int64_t)g.height * g.width > (1 << 24))
+      throw std::invalid_argument(std::string(fn) + ": planes over 2^24 cells (mask indices are float32)");
+    return g;
+  };
+  auto pool_method = [](const char* fn, const std::string& method, const std::optional<Arr>& mask) {
+    if (method != "MAX" && method != "AVE") throw std::invalid_argument(std::string(fn) + ": method must be MAX or AVE");
+    if ((method == "MAX") != mask.has_value())
+      throw std::invalid_argument(std::string(fn) + ": MAX takes a mask array, AVE takes None");
+    return method == "MAX" ? PoolMethod::kMax : PoolMethod::kAve;
+  };
+  // top, mask (MAX only: argmax index h·W + w as float, else None): N×C×PH×PW; bottom: N×C×H×W.
+  m.def("pooling_forward", [pool_geometry, pool_method](Arr top, std::optional<Arr> mask, Arr bottom,
+                                                        const std::string& method, int kernel_h, int kernel_w,
+                                                        int stride_h, int stride_w, int pad_h, int pad_w) {
+    const char* fn = "pooling_forward";
+    const PoolMethod pm = pool_method(fn, method, mask);
+    const PoolGeometry g = pool_geometry(fn, pm, bottom, top, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+    const bool gpu = mask ? same_device(fn, {&top, &*mask, &bottom}) : same_device(fn, {&top, &bottom});
+    if (mask) expect_count(*mask, top.count, fn, "mask");
+    float* t = F(top, fn, "top");
+    float* mk = mask ? F(*mask, fn, "mask") : nullptr;
+    const float* b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(pooling_forward_gpu(t, mk, b, g, pm, g_stream));
+    else pooling_forward_cpu(t, mk, b, g, pm);
+  });
+  // bottom_diff: N×C×H×W (overwritten); top_diff, mask (MAX only, from pooling_forward): N×C×PH×PW.
+  m.def("pooling_backward", [pool_geometry, pool_method](Arr bottom_diff, Arr top_diff, std::optional<Arr> mask,
+                                                         const std::string& method, int kernel_h, int kernel_w,
+                                                         int stride_h, int stride_w, int pad_h, int pad_w) {
+    const char* fn = "pooling_backward";
+    const PoolMethod pm = pool_method(fn, method, mask);
+    const PoolGeometry g =
+        pool_geometry(fn, pm, bottom_diff, top_diff, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+    const bool gpu =
+        mask ? same_device(fn, {&bottom_diff, &top_diff, &*mask}) : same_device(fn, {&bottom_diff, &top_diff});
+    if (mask) expect_count(*mask, top_diff.count, fn, "mask");
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float* td = CF(top_diff, fn, "top_diff");
+    const float* mk = mask ? CF(*mask, fn, "mask") : nullptr;
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(pooling_backward_gpu(bd, td, mk, g, pm, g_stream));
+    else pooling_backward_cpu(bd, td, mk, g, pm);
+  });
 
   // ---- lrn -----------------------------------------------------------------------------------
+  // The LrnParams of a 4-D bottom (N×C×H×W); region is "ACROSS_CHANNELS" or "WITHIN_CHANNEL".
+  auto lrn_params = [](const char* fn, const Arr& bottom, int local_size, float alpha, float beta, float k,
+                       const std::string& region) {
+    if (bottom.shape.size() != 4) throw std::invalid_argument(std::string(fn) + ": bottom must be 4-D, got " + describe(bottom));
+    if (local_size <= 0 || local_size % 2 == 0) throw std::invalid_argument(std::string(fn) + ": local_size must be odd");
+    if (region != "ACROSS_CHANNELS" && region != "WITHIN_CHANNEL")
+      throw std::invalid_argument(std::string(fn) + ": region must be ACROSS_CHANNELS or WITHIN_CHANNEL");
+    LrnParams p;
+    p.num = to_int(bottom.shape[0], fn), p.channels = to_int(bottom.shape[1], fn);
+    p.height = to_int(bottom.shape[2], fn), p.width = to_int(bottom.shape[3], fn);
+    p.local_size = local_size, p.alpha = alpha, p.beta = beta, p.k = k;
+    p.within_channel = region == "WITHIN_CHANNEL";
+    return p;
+  };
+  // top, scale (kept for backward), bottom: N×C×H×W.
+  m.def("lrn_forward", [lrn_params](Arr top, Arr scale, Arr bottom, int local_size, float alpha, float beta, float k,
+                                    const std::string& region) {
+    const char* fn = "lrn_forward";
+    const LrnParams p = lrn_params(fn, bottom, local_size, alpha, beta, k, region);
+    expect_count(top, bottom.count, fn, "top");
+    expect_count(scale, bottom.count, fn, "scale");
+    const bool gpu = same_device(fn, {&top, &scale, &bottom});
+    float *t = F(top, fn, "top"), *s = F(scale, fn, "scale");
+    const float* b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(lrn_forward_gpu(t, s, b, p, g_stream));
+    else lrn_forward_cpu(t, s, b, p);
+  });
+  // bottom_diff (overwritten), top_diff, top, scale (from lrn_forward), bottom: N×C×H×W.
+  m.def("lrn_backward", [lrn_params](Arr bottom_diff, Arr top_diff, Arr top, Arr scale, Arr bottom, int local_size,
+                                     float alpha, float beta, float k, const std::string& region) {
+    const char* fn = "lrn_backward";
+    const LrnParams p = lrn_params(fn, bottom, local_size, alpha, beta, k, region);
+    expect_count(bottom_diff, bottom.count, fn, "bottom_diff");
+    expect_count(top_diff, bottom.count, fn, "top_diff");
+    expect_count(top, bottom.count, fn, "top");
+    expect_count(scale, bottom.count, fn, "scale");
+    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top, &scale, &bottom});
+    float* bd = F(bottom_diff, fn, "bottom_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top"), *s = CF(scale, fn, "scale"),
+                *b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(lrn_backward_gpu(bd, td, t, s, b, p, g_stream));
+    else lrn_backward_cpu(bd, td, t, s, b, p);
+  });
 
   // ---- neuron (sigmoid, tanh, dropout) -------------------------------------------------------
   // Sigmoid and TanH: forward(top, bottom), backward(bottom_diff, top_diff, top); n elements each,
@@ -567,4 +682,69 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   // ---- lstm, lstm_unit, rnn ------------------------------------------------------------------
 
   // ---- sgd -----------------------------------------------------------------------------------
+  // One fused solver update of one parameter blob (csrc/sgd.h), in place on data, diff and the history
+  // arrays. clip, norm, decay and l1 form the gradient as Caffe's ApplyUpdate does; rate is lr · lr_mult.
+  auto sgd_check = [](const char* fn, std::initializer_list<std::pair<Arr*, const char*>> arrays) {
+    const Arr& first = *arrays.begin()->first;
+    for (const auto& [a, name] : arrays) {
+      F(*a, fn, name);
+      expect_count(*a, first.count, fn, name);
+      if (a->gpu != first.gpu) throw std::invalid_argument(std::string(fn) + ": host and device arrays mixed");
+    }
+    return first.gpu;
+  };
+  auto fp = [](const Arr& a) { return static_cast<float*>(a.ptr); };
+  m.def("sgd_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1, float rate,
+                          float momentum) {
+    const bool gpu = sgd_check("sgd_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(sgd_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum, g_stream));
+    else sgd_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum);
+  });
+  m.def("nesterov_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
+                               float rate, float momentum) {
+    const bool gpu = sgd_check("nesterov_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(nesterov_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum, g_stream));
+    else nesterov_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum);
+  });
+  m.def("adagrad_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
+                              float rate, float delta) {
+    const bool gpu = sgd_check("adagrad_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(adagrad_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, delta, g_stream));
+    else adagrad_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, delta);
+  });
+  m.def("rmsprop_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
+                              float rate, float rms_decay, float delta) {
+    const bool gpu = sgd_check("rmsprop_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(rmsprop_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, rms_decay, delta, g_stream));
+    else rmsprop_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, rms_decay, delta);
+  });
+  m.def("adadelta_update", [=](Arr data, Arr diff, Arr history, Arr update_history, float clip, float norm,
+                               float decay, bool l1, float rate, float momentum, float delta) {
+    const bool gpu = sgd_check("adadelta_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"},
+                                                   {&update_history, "update_history"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(adadelta_update_gpu(fp(data), fp(diff), fp(history), fp(update_history), data.count, g, rate, momentum,
+                                   delta, g_stream));
+    else adadelta_update_cpu(fp(data), fp(diff), fp(history), fp(update_history), data.count, g, rate, momentum, delta);
+  });
+  m.def("adam_update", [=](Arr data, Arr diff, Arr m1, Arr m2, float clip, float norm, float decay, bool l1,
+                           float rate, float beta1, float beta2, float eps) {
+    const bool gpu = sgd_check("adam_update", {{&data, "data"}, {&diff, "diff"}, {&m1, "m"}, {&m2, "v"}});
+    const SgdGrad g{clip, norm, decay, l1};
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(adam_update_gpu(fp(data), fp(diff), fp(m1), fp(m2), data.count, g, rate, beta1, beta2, eps, g_stream));
+    else adam_update_cpu(fp(data), fp(diff), fp(m1), fp(m2), data.count, g, rate, beta1, beta2, eps);
+  });
 }

@@ -10,7 +10,10 @@ from .layer import TEST, TRAIN, Layer
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
 from .net import Net, NetError
 from .proto.text import PrototxtError
+from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver, SGDSolver,
+                     get_solver)
 
 __all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
-           "set_mode_gpu", "set_random_seed"]
+           "set_mode_gpu", "set_random_seed", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
+           "AdaDeltaSolver", "AdamSolver", "get_solver"]
 __version__ = "0.1.0"

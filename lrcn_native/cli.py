@@ -1,7 +1,8 @@
-"""The `lrcn` command, after the `caffe` tool: time, inspect, convert (train and test come with the
-solver). Log lines follow Caffe's wording so existing log parsers work."""
+"""The `lrcn` command, after the `caffe` tool: train, test, time, inspect, convert. Log lines follow Caffe's
+wording and glog's line prefix so existing log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -101,8 +102,223 @@ def cmd_convert(args):
     return 0
 
 
+def _gpu_available():
+    from lrcn_native.backend import K
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False
+    return bool(K.has_cuda) and K.device_count() > 0
+
+
+def _solver_param(args):
+    """The solver file with the command line's overrides, as `caffe train` applies them: --level and
+    --stage go to train_state, --weights replaces the file's weights, --snapshot clears them."""
+    from lrcn_native.proto.schema import validate_solver
+    from lrcn_native.proto.text import Message, parse_file
+    sp = validate_solver(parse_file(args.solver))
+    if args.level or args.stage:
+        state = sp.msg("train_state") if "train_state" in sp else Message(sp.filename)
+        if args.level:
+            state.fields.pop("level", None)
+            state.where.pop("level", None)
+            state.add("level", args.level)
+        for stage in args.stage or ():
+            state.add("stage", stage)
+        if "train_state" not in sp:
+            sp.add("train_state", state)
+    if args.snapshot or args.weights:
+        sp.fields.pop("weights", None)
+        sp.where.pop("weights", None)
+        if args.weights:
+            sp.add("weights", args.weights)
+    return sp
+
+
+class _Progress:
+    """A progress bar with rate and ETA on the terminal's last line. It is also the log handler's stream:
+    a log line erases the bar, prints, and redraws it below."""
+
+    def __init__(self, stream, start, total):
+        self.stream, self.start, self.total = stream, start, total
+        self.t0, self.last, self.text = time.monotonic(), 0.0, ""
+
+    def write(self, s):
+        self.stream.write("\r\033[K" + s if self.text else s)
+        if s.endswith("\n") and self.text:
+            self.stream.write(self.text)
+        self.stream.flush()
+
+    def flush(self):
+        self.stream.flush()
+
+    def update(self, it, loss):
+        now = time.monotonic()
+        if now - self.last < 0.2 and it < self.total:
+            return
+        self.last = now
+        rate = (it - self.start) / max(now - self.t0, 1e-9)
+        eta = int((self.total - it) / rate) if rate > 0 else 0
+        done = int(30 * it / max(self.total, 1))
+        self.text = (f"[{'#' * done}{'.' * (30 - done)}] {it}/{self.total}  {rate:.3g} iter/s  "
+                     f"ETA {eta // 3600}:{eta // 60 % 60:02d}:{eta % 60:02d}  loss {float(loss):.4g}")
+        self.stream.write("\r\033[K" + self.text)
+        self.stream.flush()
+
+    def close(self):
+        if self.text:
+            self.stream.write("\r\033[K")
+            self.text = ""
+
+
+class _Plot:
+    """Loss (per iteration and smoothed) and test outputs (per test pass) against the iteration, redrawn
+    into a PNG at most every 30 s and at the end (written atomically)."""
+
+    def __init__(self, path, solver):
+        import matplotlib
+        matplotlib.use("Agg")
+        self.path, self.solver = path, solver
+        self.iters, self.losses, self.smoothed, self.last = [], [], [], time.monotonic()
+
+    def record(self):
+        self.iters.append(self.solver.iter)
+        self.losses.append(float(self.solver.loss))
+        self.smoothed.append(float(self.solver.smoothed_loss))
+        if time.monotonic() - self.last > 30:
+            self.draw()
+
+    def draw(self):
+        import matplotlib.pyplot as plt
+        self.last = time.monotonic()
+        tests = {}
+        for it, k, result in self.solver.test_scores:
+            for name, values in result.items():
+                tests.setdefault(f"test #{k} {name}", ([], []))
+                tests[f"test #{k} {name}"][0].append(it)
+                tests[f"test #{k} {name}"][1].append(float(values[0]))
+        fig, axes = plt.subplots(2 if tests else 1, 1, sharex=True, figsize=(9, 7 if tests else 4), squeeze=False)
+        ax = axes[0, 0]
+        ax.plot(self.iters, self.losses, lw=0.5, alpha=0.4, label="train loss")
+        ax.plot(self.iters, self.smoothed, lw=1.2, label=f"smoothed (average_loss {self.solver.average_loss})")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper right")
+        if tests:
+            for label, (its, vals) in tests.items():
+                axes[1, 0].plot(its, vals, marker="o", ms=3, label=label)
+            axes[1, 0].set_ylabel("test output")
+            axes[1, 0].legend(loc="best")
+        axes[-1, 0].set_xlabel("iteration")
+        fig.tight_layout()
+        folder, base = os.path.split(os.path.abspath(self.path))
+        tmp = os.path.join(folder, f".{base}.tmp.png")
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, self.path)
+
+
+def cmd_train(args):
+    """Trains a net as `caffe train` does: from scratch, fine-tuning --weights, or resuming --snapshot."""
+    import lrcn_native as caffe
+    from lrcn_native.solver import NonFiniteError
+    if args.snapshot and args.weights:
+        raise ValueError("give a snapshot to resume training or weights to finetune, but not both")
+    if args.gpu is not None and "," in args.gpu:
+        raise ValueError("training on several GPUs is not supported; give one --gpu ID")
+    sp = _solver_param(args)
+    gpu = args.gpu
+    if gpu is None and sp.enum("solver_mode", "GPU", ("CPU", "GPU")) == "GPU":
+        if _gpu_available():
+            gpu = sp.int("device_id", 0)
+        else:
+            log.warning("solver_mode is GPU but no CUDA device (with cupy) is usable here: training on the CPU")
+    log.info("Use GPU with device ID %s" % gpu if _mode(gpu) else "Use CPU.")
+    plot = None
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise RuntimeError("--plot needs matplotlib (pip install matplotlib)") from None
+    solver = caffe.get_solver(sp)
+    if args.plot:
+        plot = _Plot(args.plot, solver)
+        solver.add_callback(lambda: None, plot.record)
+    progress = None
+    handler = logging.getLogger().handlers[0] if logging.getLogger().handlers else None
+    if handler is not None and getattr(handler, "stream", None) is sys.stderr and sys.stderr.isatty():
+        progress = _Progress(sys.stderr, 0, solver.max_iter)
+        handler.setStream(progress)
+        solver.add_callback(lambda: None, lambda: progress.update(solver.iter + 1, solver.smoothed_loss))
+    try:
+        if args.snapshot:
+            log.info("Resuming from %s", args.snapshot)
+            solver.restore(args.snapshot)
+            if progress:
+                progress.start = solver.iter
+        log.info("Starting Optimization")
+        solver.solve()
+    except NonFiniteError as e:
+        log.error("%s", e)
+        return 1
+    except KeyboardInterrupt:
+        log.error("Aborted at iteration %d without a snapshot", solver.iter)
+        return 130
+    finally:
+        if progress:
+            progress.close()
+            handler.setStream(sys.stderr)
+        if plot:
+            plot.draw()
+    return 0
+
+
+def cmd_test(args):
+    """Scores a trained net over --iterations batches, as `caffe test`: each output per batch, then its mean."""
+    import lrcn_native as caffe
+    log.info("Use GPU with device ID %s" % args.gpu if _mode(args.gpu) else "Use CPU.")
+    net = caffe.Net(args.model, caffe.TEST, level=args.level, stages=args.stage or ())
+    for path in args.weights.split(","):
+        net.copy_from(path)
+    log.info("Running for %d iterations.", args.iterations)
+    f32 = np.float32
+    scores, loss = None, f32(0)
+    for i in range(args.iterations):
+        loss += f32(net.forward_from_to(0, len(net.layers) - 1))
+        values = [net.blobs[o].data_at(False).reshape(-1) for o in net.outputs]
+        for name, vals in zip(net.outputs, values):
+            for v in vals:
+                log.info("Batch %d, %s = %g", i, name, v)
+        flat = np.concatenate(values or [np.zeros(0, f32)])
+        scores = flat.astype(f32) if scores is None else scores + flat
+    loss /= f32(max(args.iterations, 1))
+    log.info("Loss: %g", loss)
+    k = 0
+    for name in net.outputs:
+        w = f32(net.blob_loss_weights[name])
+        for _ in range(net.blobs[name].count):
+            mean = scores[k] / f32(args.iterations)
+            log.info("%s = %g%s", name, mean, f" (* {w:g} = {w * mean:g} loss)" if w else "")
+            k += 1
+    return 0
+
+
+class _GlogFormatter(logging.Formatter):
+    """glog's line prefix, as Caffe writes it: 'I0512 14:02:03.123456 4242 solver.py:228] message'."""
+
+    def format(self, record):
+        t = time.localtime(record.created)
+        us = int(record.created % 1 * 1e6)
+        text = (f"{record.levelname[0]}{t.tm_mon:02d}{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+                f".{us:06d} {record.process} {record.filename}:{record.lineno}] {record.getMessage()}")
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(asctime)s %(name)s] %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_GlogFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("time", help="per-layer forward/backward timing (caffe time)")
@@ -120,6 +336,23 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
+    p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
+    p.add_argument("--solver", required=True, help="solver prototxt")
+    p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")
+    p.add_argument("--snapshot", default=None, help=".solverstate to resume from")
+    p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id)")
+    p.add_argument("--plot", default=None, help="PNG of loss and test outputs per iteration, updated while training")
+    p.add_argument("--level", type=int, default=0, help="train_state level")
+    p.add_argument("--stage", action="append", help="train_state stage (repeatable)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("test", help="score a trained net over some batches (caffe test)")
+    p.add_argument("--model", required=True, help="net prototxt")
+    p.add_argument("--weights", required=True, help="trained weights (comma-separated list)")
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.add_argument("--level", type=int, default=0)
+    p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
+    p.set_defaults(func=cmd_test)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

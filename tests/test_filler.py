@@ -1,4 +1,5 @@
-"""Weight fillers: distributions (moments, ranges, fan-based scales), in-place float32 fills, seeding."""
+"""Caffe's fillers: exact formulas (constant, bilinear, positive_unitball), distribution moments
+(uniform, gaussian, xavier, msra with each variance_norm), sparsity, seeding and errors."""
 import math
 
 import numpy as np
@@ -6,58 +7,69 @@ import pytest
 
 import lrcn_native as caffe
 from lrcn_native.filler import fill
-from lrcn_native.proto.text import parse
-
-SHAPE = (200, 50, 3, 3)  # 90,000 draws: sample moments within ~1% (5 standard errors) of the true ones
+from lrcn_native.proto.text import PrototxtError, parse
 
 
-def filled(text, shape=SHAPE, seed=1):
+def filled(text, shape, seed=0):
     caffe.set_random_seed(seed)
-    a = np.full(shape, np.nan, np.float32)
+    a = np.empty(shape, np.float32)
     fill(a, parse(text))
     return a
 
 
-def test_constant():
-    np.testing.assert_array_equal(filled('type: "constant" value: 0.1'), np.float32(0.1))
-    np.testing.assert_array_equal(filled(""), 0)  # Caffe's default filler
+def test_constant_and_default():
+    assert (filled('type: "constant" value: 2.5', (3, 4)) == 2.5).all()
+    assert (filled("", (2,)) == 0).all()  # FillerParameter's default: constant 0
 
 
-@pytest.mark.parametrize("text, lo, hi", [('type: "uniform" min: -0.08 max: 0.08', -0.08, 0.08),
-                                          ('type: "uniform"', 0.0, 1.0),
-                                          # xavier: ±sqrt(3 / fan_in), fan_in = 50·3·3
-                                          ('type: "xavier"', -math.sqrt(3 / 450), math.sqrt(3 / 450))])
-def test_uniform_kinds(text, lo, hi):
-    a = filled(text).astype(np.float64)
-    assert a.min() >= lo and a.max() <= hi
-    width = hi - lo
-    assert abs(a.mean() - (lo + hi) / 2) < 0.01 * width  # standard error of the mean ≈ 0.001·width
-    assert abs(a.std() - width / math.sqrt(12)) < 0.01 * width
+def test_uniform_range_and_moments():
+    a = filled('type: "uniform" min: -0.08 max: 0.08', (200, 500))
+    assert a.min() >= -0.08 and a.max() <= 0.08
+    assert abs(a.mean()) < 5 * 0.08 / math.sqrt(3 * a.size)  # 5σ of the mean of U(-a, a)
 
 
-@pytest.mark.parametrize("text, mean, std", [('type: "gaussian" std: 0.01', 0.0, 0.01),
-                                             ('type: "gaussian" mean: 2 std: 0.5', 2.0, 0.5),
-                                             ('type: "msra"', 0.0, math.sqrt(2 / 450))])
-def test_gaussian_kinds(text, mean, std):
-    a = filled(text).astype(np.float64)
-    assert abs(a.mean() - mean) < 0.02 * std  # standard error of the mean ≈ 0.0033·std
-    assert abs(a.std() / std - 1) < 0.02
+@pytest.mark.parametrize("norm, n", [("FAN_IN", 40 * 9), ("FAN_OUT", 64 * 9), ("AVERAGE", (40 + 64) * 9 / 2)])
+def test_xavier_and_msra_scales(norm, n):
+    shape = (64, 40, 3, 3)  # fan_in = count/64 = 360, fan_out = count/40 = 576
+    x = filled(f'type: "xavier" variance_norm: {norm}', shape)
+    assert np.abs(x).max() <= math.sqrt(3 / n) + 1e-7
+    assert abs(x.var() - 1 / n) < 0.05 / n  # var of U(-√(3/n), √(3/n)) is 1/n; 23k samples: ~1% error
+    m = filled(f'type: "msra" variance_norm: {norm}', shape)
+    assert abs(m.std() - math.sqrt(2 / n)) < 0.03 * math.sqrt(2 / n)
 
 
-def test_sparse_gaussian_keeps_about_sparse_over_num_outputs():
-    a = filled('type: "gaussian" std: 1 sparse: 50')  # p = 50 / 200
-    assert abs((a != 0).mean() - 0.25) < 0.01
+def test_gaussian_and_sparse():
+    g = filled('type: "gaussian" mean: 1 std: 0.5', (300, 300))
+    assert abs(g.mean() - 1) < 0.01 and abs(g.std() - 0.5) < 0.01
+    s = filled('type: "gaussian" std: 1 sparse: 10', (100, 1000))
+    assert abs((s != 0).mean() - 10 / 100) < 0.01  # kept with probability sparse / num_outputs
 
 
-def test_seeded_fills_repeat_bit_for_bit_and_fill_in_place():
-    a, b = filled('type: "gaussian" std: 0.01', seed=5), filled('type: "gaussian" std: 0.01', seed=5)
+def test_positive_unitball_rows_sum_to_one():
+    a = filled('type: "positive_unitball"', (5, 2, 3))
+    assert (a >= 0).all()
+    np.testing.assert_allclose(a.reshape(5, -1).sum(1), 1, rtol=1e-6)
+
+
+def test_bilinear_kernel():
+    a = filled('type: "bilinear"', (2, 1, 4, 4))
+    # f = 2, c = (2f − 1 − f mod 2)/(2f) = 0.75; weights 1 − |x/f − c| for x = 0..3
+    w = np.array([0.25, 0.75, 0.75, 0.25], np.float32)
+    np.testing.assert_allclose(a[1, 0], np.outer(w, w))
+
+
+def test_seed_reproducibility():
+    a = filled('type: "gaussian"', (10,), seed=5)
+    b = filled('type: "gaussian"', (10,), seed=5)
+    c = filled('type: "gaussian"', (10,), seed=6)
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, filled('type: "gaussian" std: 0.01', seed=6))
-    assert not np.isnan(a).any()  # every element written
+    assert not np.array_equal(a, c)
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="max -1.0 < min 0.0"):
-        filled('type: "uniform" min: 0 max: -1')
-    with pytest.raises(ValueError, match="unknown filler type 'gauss'"):
-        filled('type: "gauss"')
+    with pytest.raises(PrototxtError, match="unknown filler type 'nope'"):
+        filled('type: "nope"', (2,))
+    with pytest.raises(PrototxtError, match="max"):
+        filled('type: "uniform" min: 1 max: 0', (2,))
+    with pytest.raises(PrototxtError, match="bilinear"):
+        filled('type: "bilinear"', (2, 3))
