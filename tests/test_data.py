@@ -81,18 +81,21 @@ def test_dropped_nets_stop_their_prefetch_threads(tmp_path):
     listing = _h5_files(tmp_path, [3])
 
     def prefetchers():
-        return [t for t in threading.enumerate() if t.name == "lrcn-prefetch"]
-    before = len(prefetchers())
+        return {t for t in threading.enumerate() if t.name == "lrcn-prefetch"}
+    mine = set()
     for _ in range(3):
+        before = prefetchers()
         net = _h5_net(listing, 2)
         net.forward()
-        assert len(prefetchers()) == before + 1
+        new = prefetchers() - before
+        assert len(new) == 1
+        mine |= new
         del net
     gc.collect()
     deadline = time.monotonic() + 5
-    while len(prefetchers()) > before and time.monotonic() < deadline:
+    while any(t.is_alive() for t in mine) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(prefetchers()) == before
+    assert not any(t.is_alive() for t in mine)
 
 
 def test_hdf5_errors_name_the_file(tmp_path):
