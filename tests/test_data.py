@@ -76,8 +76,9 @@ def test_hdf5_state_resume_continues_the_same_stream(tmp_path):
         np.testing.assert_array_equal(e, g)
 
 
-def test_dropped_nets_stop_their_prefetch_threads(tmp_path):
-    """A net its user drops takes its data layers' threads (and their prefetched batches) with it."""
+def test_prefetch_threads_start_at_the_first_forward_and_stop_with_their_net(tmp_path):
+    """A net that is only built reads nothing ahead; a net its user drops takes its data layers' threads
+    (and their prefetched batches) with it."""
     listing = _h5_files(tmp_path, [3])
 
     def prefetchers():
@@ -86,6 +87,7 @@ def test_dropped_nets_stop_their_prefetch_threads(tmp_path):
     for _ in range(3):
         before = prefetchers()
         net = _h5_net(listing, 2)
+        assert prefetchers() == before
         net.forward()
         new = prefetchers() - before
         assert len(new) == 1

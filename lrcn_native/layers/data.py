@@ -22,14 +22,16 @@ from ..layer import TRAIN, Layer, register
 
 
 class _Prefetcher:
-    """Runs ``produce(state) -> (arrays, next_state)`` in a thread, ``depth`` batches ahead. The thread holds
-    ``produce`` (a layer's method) weakly: a net its user drops is collected, and its layers' ``__del__``
-    stop their threads, instead of the threads keeping the layers and their batches alive forever."""
+    """Runs ``produce(state) -> (arrays, next_state)`` in a thread, ``depth`` batches ahead, from the first
+    ``next()`` on: a net that is built but not run (a solver's test net before its first test, a net being
+    inspected) decodes nothing and holds no batches. The thread holds ``produce`` (a layer's method) weakly:
+    a net its user drops is collected, and its layers' ``__del__`` stop their threads, instead of the
+    threads keeping the layers and their batches alive forever."""
 
     def __init__(self, produce, state, depth=2):
         self.produce, self.depth = weakref.WeakMethod(produce), depth
         self.consumed = state
-        self._start(state)
+        self.thread = None
 
     def _start(self, state):
         self.queue = queue.Queue(self.depth)
@@ -58,6 +60,8 @@ class _Prefetcher:
         self.thread.start()
 
     def next(self):
+        if self.thread is None:
+            self._start(self.consumed)
         item = self.queue.get()
         if isinstance(item, BaseException):
             raise item
@@ -67,12 +71,14 @@ class _Prefetcher:
     def restart(self, state):
         self.close()
         self.consumed = state
-        self._start(state)
 
     def close(self):
+        if self.thread is None:
+            return
         self.stop.set()
         if threading.current_thread() is not self.thread:  # the layer may die in its own thread
             self.thread.join()
+        self.thread = None
 
 
 class _DataLayer(Layer):
