@@ -4,8 +4,8 @@ Each file parses (poolmean.prototxt's released syntax error is reported at its l
 corrected text builds). Each net is built as ``lrcn_native.Net(path, phase, level=, stages=)`` in every state
 it declares: the train_state / test_state of the solver files beside it, the architecture variants those
 solvers list in their comments ("(2) stage: 'unfactored' stage: '1-layer'": "to use a different variant,
-modify the states"), a state of its own for any include rule no such state meets (its phase and stages on
-top of each training variant: e.g. the VGG nets' commented-out test states), and TEST for deploy nets.
+modify the states"), TEST for deploy nets, and for an include rule that none of these meets, the same states
+with the rule's phase and stages (e.g. the VGG nets' test states, which their solvers comment out).
 Data layers read small real files written here: the prototxt text is copied with only its ``source:`` (and
 ``root_folder:``) paths rewritten; the activity nets' Python layer is tests/sequence_input_layer.py. Key blob
 and parameter shapes are checked against the paper's numbers (CAFFE_FACTS.md §1); two small configurations
@@ -120,7 +120,12 @@ def included(lp, phase, level, stages):
 
 def state_id(net, state):
     phase, level, stages = state
-    return "-".join([rel(net), PHASES[phase]] + ([f"level{level}"] if level else []) + ["+".join(stages)] * bool(stages))
+    parts = [rel(net), PHASES[phase]]
+    if level:
+        parts.append(f"level{level}")
+    if stages:
+        parts.append("+".join(stages))
+    return "-".join(parts)
 
 
 BUILDS = [pytest.param(net, state, id=state_id(net, state)) for net in NETS for state in declared_states(net)]
@@ -394,17 +399,29 @@ def test_declared_states_cover_every_include_rule_and_the_solver_variants():
     assert (TEST, 0, ("2-layer", "factored", "freeze-convnet", "test-on-val")) in vgg
 
 
+def test_the_fork_only_features_are_in_the_built_files():
+    """What the LRCN forks added and BVLC master lacks (or dropped), each in a file built above."""
+    text = {rel(p): net_text(p) for p in NETS}
+    for feature, pattern in [("transform_param flow", r"\bflow: (true|false)"), ("image_data_param min_height",
+                             r"\bmin_height: \d+"), ("eltwise_param coeff_blob", r"\bcoeff_blob: true"),
+                             ("Python sequence layer", r'module: "sequence_input_layer"'),
+                             ("net-level input_dim", r"(?m)^input_dim: \d+"), ("DummyData", r'type: "DummyData"'),
+                             ("concat_dim / slice_dim", r"\b(concat|slice)_dim: \d+")]:
+        assert any(re.search(pattern, t) for t in text.values()), feature
+
+
 def test_unknown_fields_are_reported_by_name_and_line(tmp_path):
-    for name, old, new, field in [
-            ("coco_caption/lrcn.prototxt", "num_output: 8801", "num_outputs: 8801", "num_outputs"),
-            ("LRCN_activity_recognition/train_test_singleFrame_flow.prototxt", "flow: true", "flo: true", "flo"),
-            ("s2vt/s2vt_e2e.prototxt", "coeff_blob: true", "coef_blob: true", "coef_blob")]:
+    for name, old, new, field, known in [
+            ("coco_caption/lrcn.prototxt", "num_output: 8801", "num_outputs: 8801", "num_outputs", "num_output"),
+            ("LRCN_activity_recognition/train_test_singleFrame_flow.prototxt", "flow: true", "flo: true", "flo",
+             "flow"),
+            ("s2vt/s2vt_e2e.prototxt", "coeff_blob: true", "coef_blob: true", "coef_blob", "coeff_blob")]:
         text = (ORIG / name).read_text()
         line = text[:text.index(old)].count("\n") + 1
         path = tmp_path / pathlib.Path(name).name
         path.write_text(text.replace(old, new, 1))
         with pytest.raises(PrototxtError, match=rf"^{re.escape(str(path))}:{line}:\d+: unknown field '{field}' in "
-                                                rf"layer '[^']+' \w+_param \(known: .*\)$"):
+                                                rf"layer '[^']+' \w+_param \(known: .*\b{known}\b.*\)$"):
             caffe.Net(str(path), caffe.TEST)
 
 
