@@ -19,6 +19,7 @@ disturbed one; numbers still vary by ±20% between runs). ratio = ours / PyTorch
     python benchmarks/bench_conv.py --device gpu            # needs cupy and a device; cuDNN if torch has CUDA
 """
 import argparse
+import ctypes
 import datetime
 import json
 import os
@@ -31,11 +32,6 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K, blas_library  # noqa: E402
-from lrcn_native.blob import Blob  # noqa: E402
-from lrcn_native.layer import REGISTRY, TEST  # noqa: E402
-from lrcn_native.proto.text import parse_file  # noqa: E402
 
 ORIGINAL = os.path.join(HERE, "..", "..", "shared", "lrcn_original")
 NETS = {"caffenet": os.path.join(ORIGINAL, "caffenet_reference", "deploy.prototxt"),
@@ -193,7 +189,22 @@ def totals(rows):
     return out
 
 
+def openblas_core(library):
+    """The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; OPENBLAS_CORETYPE overrides it)."""
+    path = library.split(" (")[0]
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for name in ("scipy_openblas_get_corename", "scipy_openblas_get_corename64_"):
+        if hasattr(lib, name):
+            getattr(lib, name).restype = ctypes.c_char_p
+            return getattr(lib, name)().decode()
+    return None
+
+
 def main():
+    global caffe, K, Blob, REGISTRY, TEST, parse_file  # imported below, once OMP_NUM_THREADS is set
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--frames", type=int, default=16)
@@ -204,6 +215,12 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.repeat = 2
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by OpenMP when lrcn_native loads it
+    import lrcn_native as caffe
+    from lrcn_native.backend import K, blas_library
+    from lrcn_native.blob import Blob
+    from lrcn_native.layer import REGISTRY, TEST
+    from lrcn_native.proto.text import parse_file
     try:
         import torch
     except ImportError:
@@ -221,7 +238,8 @@ def main():
     timer = Timer(args.repeat)
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
                "frames": args.frames, "threads": args.threads, "repeat": args.repeat, "quick": args.quick,
-               "blas": blas_library, "torch": torch.__version__ if torch is not None else None,
+               "blas": blas_library, "openblas_core": openblas_core(blas_library),
+               "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "torch": torch.__version__ if torch is not None else None,
                "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
                            "processor": platform.processor() or platform.machine()},
                "nets": {}}

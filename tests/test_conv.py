@@ -5,7 +5,8 @@ import pytest
 
 from lrcn_native.layer import LayerError
 from lrcn_native.layers import conv as conv_module
-from util import forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
+from lrcn_native.blob import Blob
+from util import blobs_from, forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
 
 
 def conv_reference(x, w, b, kernel, pad, stride, dilation, group):
@@ -121,6 +122,40 @@ def test_param_diffs_accumulate_and_respect_propagate_down():
     for p, d2 in zip(layer.blobs, twice):
         np.testing.assert_array_equal(p.diff, d2)
     assert not np.any(bottom[0].diff == 7)
+
+
+def test_frames_in_parallel_match_one_frame_at_a_time():
+    # ≥ 2^20 multiply-adds per frame: the CPU kernel spreads the 3 frames over its threads (private weight
+    # diffs, reduced at the end); each frame alone runs serially. Results must agree.
+    body = "num_output: 64 kernel_size: 3 pad: 1 group: 2"
+    x = np.random.default_rng(8).standard_normal((3, 16, 16, 16)).astype(np.float32)
+    dy = np.random.default_rng(9).standard_normal((3, 64, 16, 16)).astype(np.float32)
+    layer = make_layer(text(body))
+    bottom, top = setup_layer(layer, [x])
+    y = forward(layer, bottom, top)[0]
+    expected = conv_reference(x, layer.blobs[0].data, layer.blobs[1].data, (3, 3), (1, 1), (1, 1), (1, 1), 2)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())  # 72-term sums
+    top[0].diff[...] = dy
+    for p in layer.blobs:
+        p.diff[...] = 0
+    layer.backward(top, [True], bottom)
+    together = [bottom[0].diff.copy()] + [p.diff.copy() for p in layer.blobs]
+    for p in layer.blobs:
+        p.diff[...] = 0
+    frames = []
+    for n in range(3):
+        b1, t1 = blobs_from([x[n:n + 1]]), [Blob()]
+        forward(layer, b1, t1)
+        t1[0].diff[...] = dy[n:n + 1]
+        layer.backward(t1, [True], b1)
+        frames.append(b1[0].diff.copy())
+    # Same terms per frame, but a lone frame's GEMMs run on OpenBLAS's threads, which may block them
+    # differently: float32 roundings of 288-term sums.
+    alone = np.concatenate(frames)
+    np.testing.assert_allclose(together[0], alone, rtol=1e-5, atol=1e-5 * np.abs(alone).max())
+    for got, p in zip(together[1:], layer.blobs):
+        # Frames summed in another grouping (per thread, then across threads): float32 roundings.
+        np.testing.assert_allclose(got, p.diff, rtol=1e-5, atol=1e-5 * np.abs(p.diff).max())
 
 
 @pytest.mark.parametrize("body,shape,message", [

@@ -86,7 +86,7 @@ __global__ void bias_diff_kernel(float* bias_diff, const float* top_diff, int N,
 
 // Frames per chunk: as many as the scratch holds (each frame needs its columns and its GEMM output).
 int chunk_frames(const ConvGeom& g, int64_t scratch_count) {
-  const int64_t f = scratch_count / conv_scratch_per_frame(g, true);
+  const int64_t f = scratch_count / conv_gpu_scratch_per_frame(g);
   return (int)(f < g.N ? f : g.N);
 }
 }  // namespace

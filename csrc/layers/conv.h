@@ -27,26 +27,22 @@ struct ConvGeom {
   int64_t col_rows() const { return (int64_t)C * kh * kw; }
 };
 
-// Scratch floats one frame needs. CPU: its columns (C·kh·kw × Ho·Wo). GPU: its columns plus a
-// channel-major copy of its output (M × Ho·Wo), because frames are lowered side by side.
-inline int64_t conv_scratch_per_frame(const ConvGeom& g, bool gpu) {
-  return (g.col_rows() + (gpu ? g.M : 0)) * g.HW();
-}
-
 // One image: col (C·kh·kw × Ho·Wo) from im (C×H×W), and back: im = Σ of the column entries that
 // read each pixel (im is overwritten; entries are added in row order, i.e. c, i, j ascending).
 void im2col_cpu(float* col, const float* im, const ConvGeom& g);
 void col2im_cpu(float* im, const float* col, const ConvGeom& g);
 
-// bias may be null (bias_term: false). scratch: conv_scratch_per_frame(g, false) floats.
-void conv_forward_cpu(float* top, const float* bottom, const float* weight, const float* bias, float* scratch,
-                      const ConvGeom& g);
+// bias may be null (bias_term: false). Frames run in parallel on the OpenMP threads, each with its own
+// columns (allocated here) and single-threaded GEMMs.
+void conv_forward_cpu(float* top, const float* bottom, const float* weight, const float* bias, const ConvGeom& g);
 // Null outputs are skipped. weight_diff and bias_diff accumulate (+=); bottom_diff is overwritten.
 void conv_backward_cpu(float* bottom_diff, float* weight_diff, float* bias_diff, const float* top_diff,
-                       const float* bottom, const float* weight, float* scratch, const ConvGeom& g);
+                       const float* bottom, const float* weight, const ConvGeom& g);
 
-// GPU twins. scratch holds F·conv_scratch_per_frame(g, true) floats; F frames are lowered at once
-// (one GEMM per group with F·Ho·Wo columns), so the caller bounds the scratch's size.
+// GPU: F frames are lowered side by side (one GEMM per group with F·Ho·Wo columns); the caller's scratch
+// holds F frames' columns and channel-major outputs, F·conv_gpu_scratch_per_frame(g) floats, so it
+// bounds the memory used.
+inline int64_t conv_gpu_scratch_per_frame(const ConvGeom& g) { return (g.col_rows() + g.M) * g.HW(); }
 void conv_forward_gpu(float* top, const float* bottom, const float* weight, const float* bias, float* scratch,
                       int64_t scratch_count, const ConvGeom& g, cudaStream_t stream);
 void conv_backward_gpu(float* bottom_diff, float* weight_diff, float* bias_diff, const float* top_diff,

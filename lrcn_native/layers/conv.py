@@ -22,7 +22,6 @@ class Convolution(Layer):
         if len(bottom) != len(top):
             raise self.error(f"needs as many tops as bottoms, got {len(bottom)} bottoms and {len(top)} tops")
         p = self.layer_param.msg("convolution_param")
-        self.param = p
         self.num_output = p.int("num_output", 0)
         if self.num_output <= 0:
             raise self.error("num_output must be positive", "convolution_param")
@@ -52,7 +51,7 @@ class Convolution(Layer):
         self.add_param((self.num_output, self.channels // self.group, kh, kw), p.msg("weight_filler"))
         if self.bias_term:
             self.add_param((self.num_output,), p.msg("bias_filler"))
-        self._scratch = {}  # device (False: host, True: GPU) → buffer
+        self._gpu_scratch = None
 
     def _pair(self, p, name, default):
         """(h, w) from ``name_h`` and ``name_w`` (both), or ``name`` given 0 (default), 1 or 2 times.
@@ -98,23 +97,18 @@ class Convolution(Layer):
             t.reshape(shape[:self.axis] + (self.num_output,) + self.out_hw)
 
     def scratch(self):
-        """The column buffer for the current mode: one frame's columns on the CPU (frames are lowered one
-        at a time), on the GPU as many frames' columns and outputs as fit in GPU_SCRATCH_BYTES."""
-        gpu = self.gpu()
+        """None on the CPU (the kernel's threads lower one frame each into their own columns); on the GPU a
+        buffer for as many frames' columns (C·kh·kw × Ho·Wo) and outputs (num_output × Ho·Wo) as fit in
+        GPU_SCRATCH_BYTES, frames being lowered side by side."""
+        if not self.gpu():
+            return None
+        import cupy
         kh, kw = self.geom[:2]
-        hw = self.out_hw[0] * self.out_hw[1]
-        per_frame = (self.channels * kh * kw + (self.num_output if gpu else 0)) * hw
-        frames = max(1, min(self.bottom4[0], GPU_SCRATCH_BYTES // (4 * per_frame))) if gpu else 1
-        need = frames * per_frame
-        buf = self._scratch.get(gpu)
-        if buf is None or buf.size < need:
-            if gpu:
-                import cupy
-                buf = cupy.empty(need, cupy.float32)
-            else:
-                buf = np.empty(need, np.float32)
-            self._scratch[gpu] = buf
-        return buf[:need]
+        per_frame = (self.channels * kh * kw + self.num_output) * self.out_hw[0] * self.out_hw[1]
+        need = max(1, min(self.bottom4[0], GPU_SCRATCH_BYTES // (4 * per_frame))) * per_frame
+        if self._gpu_scratch is None or self._gpu_scratch.size < need:
+            self._gpu_scratch = cupy.empty(need, cupy.float32)
+        return self._gpu_scratch[:need]
 
     def forward(self, bottom, top):
         weight = self.blobs[0].rdata()
