@@ -12,8 +12,11 @@ F.max_pool2d(ceil_mode=True), F.local_response_norm for the layers we time), for
 backward as torch.autograd.grad over the same inputs (retained graph). GFLOP/s counts 2·multiply-adds of
 the GEMMs (forward 2·N·M·HoWo·C/g·kh·kw; backward twice that with a bottom diff, once without); % of
 peak uses 420 GFLOP/s for the 2-core CPU (DESIGN.md) and 67 TFLOP/s for an H200. Each time is the
-fastest of --repeat runs after a warm-up (the project machine is shared: the fastest run is the least
-disturbed one; numbers still vary by ±20% between runs). ratio = ours / PyTorch (< 1: ours is faster).
+fastest of --repeat runs after a warm-up, ours and PyTorch's runs taking turns (the project machine
+is shared: the fastest run is the least disturbed one; numbers still vary by tens of % between runs).
+ratio = ours / PyTorch (< 1: ours is faster). Our CPU GEMMs are OpenBLAS's, and its kernel set (recorded
+as openblas_core) halves or doubles them on AVX-512 machines: this environment sets
+OPENBLAS_CORETYPE=Haswell (AVX2); OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 kernels.
 
     python benchmarks/bench_conv.py --quick                 # CPU, 2 threads
     python benchmarks/bench_conv.py --device gpu            # needs cupy and a device; cuDNN if torch has CUDA
@@ -70,20 +73,18 @@ def flops(lp, bottom_shape, top_shape, propagate):
     return fwd, fwd * (2 if propagate else 1)
 
 
-class Timer:
-    def __init__(self, repeat):
-        self.repeat = repeat
-
-    def __call__(self, fn, sync):
-        fn()
-        sync()
-        best = float("inf")
-        for _ in range(self.repeat):
+def fastest(jobs, repeat):
+    """{name: ms}: the fastest of ``repeat`` runs of each (fn, sync) job after a warm-up run. The jobs take
+    turns within each round, so ours and PyTorch's see the same moments of a shared machine's load."""
+    best = {}
+    for round_ in range(repeat + 1):
+        for name, (fn, sync) in jobs.items():
             t0 = time.perf_counter()
             fn()
             sync()
-            best = min(best, time.perf_counter() - t0)
-        return best * 1e3  # ms
+            if round_:
+                best[name] = min(best.get(name, float("inf")), (time.perf_counter() - t0) * 1e3)
+    return best
 
 
 def torch_layer(torch, lp, x, device):
@@ -112,7 +113,7 @@ def torch_layer(torch, lp, x, device):
     return None
 
 
-def bench_net(name, path, args, torch, timer):
+def bench_net(name, path, args, torch):
     gpu = args.device == "gpu"
     sync = K.synchronize if gpu else (lambda: None)
     tdev = "cuda" if gpu else "cpu"
@@ -145,8 +146,17 @@ def bench_net(name, path, args, torch, timer):
         top[0].diff[...] = rng.standard_normal(top[0].shape, np.float32)
         row = {"layer": lname, "type": kind, "bottom": list(shape), "top": list(top[0].shape),
                "propagate_down": propagate}
-        row["ours_forward_ms"] = timer(lambda: layer.forward(bottom, top), sync)
-        row["ours_backward_ms"] = timer(lambda: layer.backward(top, [propagate], bottom), sync)
+        jobs = {"ours_forward_ms": (lambda: layer.forward(bottom, top), sync),
+                "ours_backward_ms": (lambda: layer.backward(top, [propagate], bottom), sync)}
+        x = torch.randn(*shape, device=tdev).requires_grad_(propagate) if torch is not None else None
+        made = torch_layer(torch, lp, x, tdev) if torch is not None else None
+        if made is not None:
+            fn, params = made
+            y = fn()
+            inputs, gy = params + ([x] if propagate else []), torch.randn_like(y)
+            jobs["torch_forward_ms"] = (fn, tsync)
+            jobs["torch_backward_ms"] = (lambda: torch.autograd.grad(y, inputs, gy, retain_graph=True), tsync)
+        row.update(fastest(jobs, args.repeat))
         ours = row["ours_forward_ms"] + row["ours_backward_ms"]
         line = f"{lname:8s} {kind:12s} {row['ours_forward_ms']:9.2f} {row['ours_backward_ms']:8.2f}"
         if kind in GEMM_TYPES:
@@ -157,14 +167,7 @@ def bench_net(name, path, args, torch, timer):
             line += f" {row['gflops']:8.1f} {row['percent_of_peak']:6.1f}"
         else:
             line += f" {'':8s} {'':6s}"
-        x = torch.randn(*shape, device=tdev).requires_grad_(propagate) if torch is not None else None
-        made = torch_layer(torch, lp, x, tdev) if torch is not None else None
         if made is not None:
-            fn, params = made
-            y = fn()
-            inputs, gy = params + ([x] if propagate else []), torch.randn_like(y)
-            row["torch_forward_ms"] = timer(fn, tsync)
-            row["torch_backward_ms"] = timer(lambda: torch.autograd.grad(y, inputs, gy, retain_graph=True), tsync)
             row["ratio"] = ours / (row["torch_forward_ms"] + row["torch_backward_ms"])
             line += f" {row['torch_forward_ms']:9.2f} {row['torch_backward_ms']:8.2f} {row['ratio']:6.2f}"
         print(line, flush=True)
@@ -235,7 +238,6 @@ def main():
             print("PyTorch has no CUDA: our numbers only")
             torch = None
     nets = ["caffenet"] if args.quick else list(NETS)
-    timer = Timer(args.repeat)
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
                "frames": args.frames, "threads": args.threads, "repeat": args.repeat, "quick": args.quick,
                "blas": blas_library, "openblas_core": openblas_core(blas_library),
@@ -244,7 +246,7 @@ def main():
                            "processor": platform.processor() or platform.machine()},
                "nets": {}}
     for name in nets:
-        results["nets"][name] = r = bench_net(name, NETS[name], args, torch, timer)
+        results["nets"][name] = r = bench_net(name, NETS[name], args, torch)
         for what, t in r["totals"].items():
             extra = f", PyTorch {t['torch_ms']:.1f} ms, ratio {t['ratio']:.2f}" if "ratio" in t else ""
             print(f"{name} {what} ({len(t['layers'])} layers) forward+backward: ours {t['ours_ms']:.1f} ms{extra}")
