@@ -1,11 +1,13 @@
-"""Convolution: forward against a naive float64 convolution, gradients by finite differences, parameter
-errors, accumulation of parameter diffs, and CPU/GPU parity (skipped without a GPU)."""
+"""Convolution: forward against a naive float64 convolution, gradients by finite differences, frames in
+parallel against one at a time, parameter and binding errors, accumulation of parameter diffs, and CPU/GPU
+parity (skipped without a GPU)."""
 import numpy as np
 import pytest
 
+from lrcn_native.backend import K
+from lrcn_native.blob import Blob
 from lrcn_native.layer import LayerError
 from lrcn_native.layers import conv as conv_module
-from lrcn_native.blob import Blob
 from util import blobs_from, forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
 
 
@@ -183,6 +185,22 @@ def test_reshape_checks_channels():
     bottom[0].reshape(1, 4, 5, 5)
     with pytest.raises(LayerError, match="does not match the 3 channels"):
         layer.reshape(bottom, top)
+
+
+def test_binding_checks_shapes():
+    geom = [3, 3, 0, 0, 1, 1, 1, 1, 1]  # kh kw ph pw sh sw dh dw group
+    x, w = np.zeros((1, 1, 5, 5), np.float32), np.zeros((2, 1, 3, 3), np.float32)
+    K.conv_forward(np.zeros((1, 2, 3, 3), np.float32), x, w, None, None, geom)
+    with pytest.raises(ValueError, match=r"top host array <f4 \(1x2x4x3\) must be 1x2x3x3"):
+        K.conv_forward(np.zeros((1, 2, 4, 3), np.float32), x, w, None, None, geom)
+    with pytest.raises(ValueError, match="bias must have 2 elements"):
+        K.conv_forward(np.zeros((1, 2, 3, 3), np.float32), x, w, np.zeros(3, np.float32), None, geom)
+    with pytest.raises(ValueError, match="does not match the channels, group and kernel"):
+        K.conv_forward(np.zeros((1, 2, 3, 3), np.float32), x, w, None, None, [3, 2] + geom[2:])
+    with pytest.raises(ValueError, match="scratch is for the GPU only"):
+        K.conv_forward(np.zeros((1, 2, 3, 3), np.float32), x, w, None, np.zeros(99, np.float32), geom)
+    with pytest.raises(ValueError, match="weight_diff must have 18 elements"):
+        K.conv_backward(None, np.zeros(17, np.float32), None, np.zeros((1, 2, 3, 3), np.float32), x, w, None, geom)
 
 
 @needs_gpu
