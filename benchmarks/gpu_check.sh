@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -m pip install -q --no-build-isolation . 2>&1 | tail -5 | tee "$OUT/build.log"
 python3 -m pytest -q -x -p no:cacheprovider tests 2>&1 | tee "$OUT/tests.log" | tail -15
-for b in gemm conv lstm pooling train; do
+for b in gemm conv lstm train; do
   if [ -f "benchmarks/bench_$b.py" ]; then
     timeout 300 python3 "benchmarks/bench_$b.py" --device gpu --out "$OUT/${b}_gpu.json" 2>&1 | tail -25
   fi

@@ -19,10 +19,14 @@
 #include "sgd.h"
 #include "layers/accuracy.h"
 #include "layers/concat.h"
+#include "layers/conv.h"
 #include "layers/eltwise.h"
+#include "layers/embed.h"
 #include "layers/lrn.h"
+#include "layers/lstm.h"
 #include "layers/neuron.h"
 #include "layers/pooling.h"
+#include "layers/rnn.h"
 #include "layers/softmax.h"
 #include "layers/softmax_loss.h"
 
@@ -229,6 +233,83 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   });
 
   // ---- conv ----------------------------------------------------------------------------------
+  // geom = [kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h, dilation_w, group];
+  // bottom N×C×H×W, weight M×(C/group)×kh×kw, top N×M×Ho×Wo (4-D views: the layer folds the axes
+  // before its channel axis into N). scratch: the GPU's column buffer, at least one frame
+  // (conv_gpu_scratch_per_frame); None on the CPU, whose threads allocate their own columns.
+  auto conv_geom = [](const char* fn, const Arr& top, const Arr& bottom, const Arr& weight,
+                      const std::vector<int>& p, const std::optional<Arr>& scratch, bool gpu) {
+    auto fail = [fn](const std::string& msg) { throw std::invalid_argument(std::string(fn) + ": " + msg); };
+    if (p.size() != 9) fail("geom must be [kh, kw, ph, pw, sh, sw, dh, dw, group]");
+    if (bottom.shape.size() != 4 || top.shape.size() != 4 || weight.shape.size() != 4)
+      fail("bottom, top and weight must be 4-D, got " + describe(bottom) + ", " + describe(top) + ", " +
+           describe(weight));
+    ConvGeom g;
+    g.N = to_int(bottom.shape[0], fn), g.C = to_int(bottom.shape[1], fn);
+    g.H = to_int(bottom.shape[2], fn), g.W = to_int(bottom.shape[3], fn);
+    g.M = to_int(weight.shape[0], fn);
+    g.kh = p[0], g.kw = p[1], g.ph = p[2], g.pw = p[3], g.sh = p[4], g.sw = p[5], g.dh = p[6], g.dw = p[7];
+    g.group = p[8];
+    if (g.kh <= 0 || g.kw <= 0 || g.sh <= 0 || g.sw <= 0 || g.dh <= 0 || g.dw <= 0 || g.ph < 0 || g.pw < 0)
+      fail("kernel, stride and dilation must be positive and pad non-negative");
+    if (g.group <= 0 || g.C % g.group || g.M % g.group) fail("group must divide channels and num_output");
+    if (weight.shape[1] != g.C / g.group || weight.shape[2] != g.kh || weight.shape[3] != g.kw)
+      fail("weight " + describe(weight) + " does not match the channels, group and kernel");
+    const int64_t eh = (int64_t)g.H + 2 * g.ph - ((int64_t)g.dh * (g.kh - 1) + 1);
+    const int64_t ew = (int64_t)g.W + 2 * g.pw - ((int64_t)g.dw * (g.kw - 1) + 1);
+    if (eh < 0 || ew < 0) fail("the dilated kernel is larger than the padded input " + describe(bottom));
+    g.Ho = to_int(eh / g.sh + 1, fn), g.Wo = to_int(ew / g.sw + 1, fn);
+    if (top.shape[0] != g.N || top.shape[1] != g.M || top.shape[2] != g.Ho || top.shape[3] != g.Wo)
+      fail("top " + describe(top) + " must be " + std::to_string(g.N) + "x" + std::to_string(g.M) + "x" +
+           std::to_string(g.Ho) + "x" + std::to_string(g.Wo));
+    if (gpu && (!scratch || scratch->count < conv_gpu_scratch_per_frame(g)))
+      fail("the GPU needs a scratch array of at least " + std::to_string(conv_gpu_scratch_per_frame(g)) +
+           " floats" + (scratch ? ", got " + describe(*scratch) : std::string()));
+    if (!gpu && scratch) fail("scratch is for the GPU only (pass None)");
+    return g;
+  };
+  // Optional arrays must live where the others do.
+  auto conv_device = [](const char* fn, std::initializer_list<const Arr*> required,
+                        std::initializer_list<const std::optional<Arr>*> optional) {
+    const bool gpu = same_device(fn, required);
+    for (auto* o : optional)
+      if (*o && (*o)->gpu != gpu) throw std::invalid_argument(std::string(fn) + ": host and device arrays mixed");
+    return gpu;
+  };
+  m.def("conv_forward", [conv_geom, conv_device](Arr top, Arr bottom, Arr weight, std::optional<Arr> bias,
+                                                 std::optional<Arr> scratch, std::vector<int> geom) {
+    const char* fn = "conv_forward";
+    const bool gpu = conv_device(fn, {&top, &bottom, &weight}, {&bias, &scratch});
+    const ConvGeom g = conv_geom(fn, top, bottom, weight, geom, scratch, gpu);
+    if (bias) expect_count(*bias, g.M, fn, "bias");
+    float* t = F(top, fn, "top");
+    float* s = scratch ? F(*scratch, fn, "scratch") : nullptr;
+    const float *b = CF(bottom, fn, "bottom"), *w = CF(weight, fn, "weight");
+    const float* bi = bias ? CF(*bias, fn, "bias") : nullptr;
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(conv_forward_gpu(t, b, w, bi, s, scratch->count, g, g_stream));
+    else conv_forward_cpu(t, b, w, bi, g);
+  });
+  // None skips an output; weight_diff and bias_diff accumulate, bottom_diff is overwritten.
+  m.def("conv_backward", [conv_geom, conv_device](std::optional<Arr> bottom_diff, std::optional<Arr> weight_diff,
+                                                  std::optional<Arr> bias_diff, Arr top_diff, Arr bottom,
+                                                  Arr weight, std::optional<Arr> scratch, std::vector<int> geom) {
+    const char* fn = "conv_backward";
+    const bool gpu =
+        conv_device(fn, {&top_diff, &bottom, &weight}, {&bottom_diff, &weight_diff, &bias_diff, &scratch});
+    const ConvGeom g = conv_geom(fn, top_diff, bottom, weight, geom, scratch, gpu);
+    if (bottom_diff) expect_count(*bottom_diff, bottom.count, fn, "bottom_diff");
+    if (weight_diff) expect_count(*weight_diff, weight.count, fn, "weight_diff");
+    if (bias_diff) expect_count(*bias_diff, g.M, fn, "bias_diff");
+    float* bd = bottom_diff ? F(*bottom_diff, fn, "bottom_diff") : nullptr;
+    float* wd = weight_diff ? F(*weight_diff, fn, "weight_diff") : nullptr;
+    float* bid = bias_diff ? F(*bias_diff, fn, "bias_diff") : nullptr;
+    float* s = scratch ? F(*scratch, fn, "scratch") : nullptr;
+    const float *td = CF(top_diff, fn, "top_diff"), *b = CF(bottom, fn, "bottom"), *w = CF(weight, fn, "weight");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(conv_backward_gpu(bd, wd, bid, td, b, w, s, scratch->count, g, g_stream));
+    else conv_backward_cpu(bd, wd, bid, td, b, w, g);
+  });
 
   // ---- inner_product -------------------------------------------------------------------------
 
@@ -678,8 +759,256 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   });
 
   // ---- embed ---------------------------------------------------------------------------------
+  // Optional arrays (None): an absent static input or bias, a gradient nobody asked for. Used by the
+  // embed and the lstm/lstm_unit/rnn bindings below.
+  using OptArr = std::optional<Arr>;
+  struct Opt {
+    static float* w(const OptArr& a, const char* fn, const char* name) { return a ? F(*a, fn, name) : nullptr; }
+    static const float* r(const OptArr& a, const char* fn, const char* name) { return a ? CF(*a, fn, name) : nullptr; }
+    static void count(const OptArr& a, int64_t n, const char* fn, const char* name) {
+      if (a) expect_count(*a, n, fn, name);
+    }
+    static const Arr* or_(const OptArr& a, const Arr& present) { return a ? &*a : &present; }  // for same_device
+  };
+  // top (M × N, M = bottom's count) = weight (K × N) rows picked by bottom (+ bias). Returns the first
+  // position whose index is not an integer in [−1, K), or −1; the layer raises the error.
+  m.def("embed_forward", [](Arr top, Arr bottom, Arr weight, OptArr bias) {
+    const char* fn = "embed_forward";
+    if (weight.shape.size() != 2)
+      throw std::invalid_argument("embed_forward: weight must be 2-D (input_dim × num_output), got " +
+                                  describe(weight));
+    const int64_t M = bottom.count;
+    const int K = to_int(weight.shape[0], fn), N = to_int(weight.shape[1], fn);
+    expect_count(top, M * N, fn, "top");
+    Opt::count(bias, N, fn, "bias");
+    const bool gpu = same_device(fn, {&top, &bottom, &weight, Opt::or_(bias, top)});
+    float* t = F(top, fn, "top");
+    const float *b = CF(bottom, fn, "bottom"), *w = CF(weight, fn, "weight"), *bb = Opt::r(bias, fn, "bias");
+    py::gil_scoped_release nogil;
+    int64_t bad = -1;
+    if (gpu) LRCN_GPU(bad = embed_forward_gpu(t, b, w, bb, M, K, N, g_stream));
+    else bad = embed_forward_cpu(t, b, w, bb, M, K, N);
+    return bad;
+  });
+  // weight_diff (K × N) += top_diff rows scattered by index; bias_diff (N) += Σ rows (either may be None).
+  m.def("embed_backward", [](OptArr weight_diff, OptArr bias_diff, Arr top_diff, Arr bottom, int K) {
+    const char* fn = "embed_backward";
+    const int64_t M = bottom.count;
+    if (M == 0 || top_diff.count % M != 0) throw std::invalid_argument("embed_backward: top_diff is not M × N");
+    const int N = to_int(top_diff.count / M, fn);
+    Opt::count(weight_diff, (int64_t)K * N, fn, "weight_diff");
+    Opt::count(bias_diff, N, fn, "bias_diff");
+    const bool gpu = same_device(fn, {&top_diff, &bottom, Opt::or_(weight_diff, bottom), Opt::or_(bias_diff, bottom)});
+    float *wd = Opt::w(weight_diff, fn, "weight_diff"), *bd = Opt::w(bias_diff, fn, "bias_diff");
+    const float *td = CF(top_diff, fn, "top_diff"), *b = CF(bottom, fn, "bottom");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(embed_backward_gpu(wd, bd, td, b, M, K, N, g_stream));
+    else embed_backward_cpu(wd, bd, td, b, M, K, N);
+  });
 
   // ---- lstm, lstm_unit, rnn ------------------------------------------------------------------
+  // The recurrent layers' sizes, read from the arrays: T × N from cont, G × D from W_x, G × H from W_h
+  // (G = gates·H: 4H for the LSTM, H for the RNN), G × S from W_s (S = 0 without a static input).
+  struct RecurDims {
+    int T, N, D, S, H, G;
+    RecurDims(const char* fn, const Arr& cont, const Arr& W_x, const OptArr& W_s, const Arr& W_h, int gates) {
+      auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(fn) + ": " + what); };
+      if (cont.shape.size() != 2) fail("cont must be T × N, got " + describe(cont));
+      if (W_h.shape.size() != 2 || W_h.shape[0] != gates * W_h.shape[1])
+        fail("recurrent weight must be " + std::to_string(gates) + "H × H, got " + describe(W_h));
+      if (W_x.shape.size() != 2 || W_x.shape[0] != W_h.shape[0])
+        fail("input weight must be " + std::to_string(W_h.shape[0]) + " × D, got " + describe(W_x));
+      if (W_s && (W_s->shape.size() != 2 || W_s->shape[0] != W_h.shape[0]))
+        fail("static weight must be " + std::to_string(W_h.shape[0]) + " × S, got " + describe(*W_s));
+      T = to_int(cont.shape[0], fn), N = to_int(cont.shape[1], fn), D = to_int(W_x.shape[1], fn);
+      S = W_s ? to_int(W_s->shape[1], fn) : 0, H = to_int(W_h.shape[1], fn), G = to_int(W_h.shape[0], fn);
+      if (T < 1) fail("needs at least one timestep");
+    }
+  };
+  m.def("lstm_forward", [](Arr h, Arr gates, Arr c, Arr hc, Arr h_T, Arr c_T, OptArr static_gates, Arr x, Arr cont,
+                           OptArr x_static, Arr h_0, Arr c_0, Arr W_xc, Arr b_c, OptArr W_static, Arr W_hc) {
+    const char* fn = "lstm_forward";
+    const RecurDims d(fn, cont, W_xc, W_static, W_hc, 4);
+    const int64_t TN = (int64_t)d.T * d.N, NH = (int64_t)d.N * d.H;
+    if (d.S > 0 && (!x_static || !static_gates))
+      throw std::invalid_argument("lstm_forward: a static weight needs x_static and static_gates");
+    if (x_static && !W_static) throw std::invalid_argument("lstm_forward: x_static without W_static");
+    expect_count(x, TN * d.D, fn, "x");
+    for (auto [a, name] : {std::pair{&h, "h"}, {&c, "c"}, {&hc, "hc"}}) expect_count(*a, TN * d.H, fn, name);
+    expect_count(gates, TN * d.G, fn, "gates");
+    for (auto [a, name] : {std::pair{&h_T, "h_T"}, {&c_T, "c_T"}, {&h_0, "h_0"}, {&c_0, "c_0"}})
+      expect_count(*a, NH, fn, name);
+    expect_count(b_c, d.G, fn, "b_c");
+    Opt::count(x_static, (int64_t)d.N * d.S, fn, "x_static");
+    Opt::count(static_gates, (int64_t)d.N * d.G, fn, "static_gates");
+    const bool gpu = same_device(fn, {&h, &gates, &c, &hc, &h_T, &c_T, &x, &cont, &h_0, &c_0, &W_xc, &b_c, &W_hc,
+                                      Opt::or_(static_gates, h), Opt::or_(x_static, h), Opt::or_(W_static, h)});
+    float *hp = F(h, fn, "h"), *gp = F(gates, fn, "gates"), *cp = F(c, fn, "c"), *hcp = F(hc, fn, "hc");
+    float *hT = F(h_T, fn, "h_T"), *cT = F(c_T, fn, "c_T"), *sg = Opt::w(static_gates, fn, "static_gates");
+    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
+    const float *h0 = CF(h_0, fn, "h_0"), *c0 = CF(c_0, fn, "c_0"), *wx = CF(W_xc, fn, "W_xc"), *b = CF(b_c, fn, "b_c");
+    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hc, fn, "W_hc");
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(lstm_forward_gpu(hp, gp, cp, hcp, hT, cT, sg, xp, contp, xs, h0, c0, wx, b, ws, wh, d.T, d.N, d.D, d.S,
+                                d.H, g_stream));
+    else
+      lstm_forward_cpu(hp, gp, cp, hcp, hT, cT, sg, xp, contp, xs, h0, c0, wx, b, ws, wh, d.T, d.N, d.D, d.S, d.H);
+  });
+  m.def("lstm_backward", [](OptArr dx, OptArr dx_static, OptArr dh_0, OptArr dc_0, OptArr dW_xc, OptArr db_c,
+                            OptArr dW_static, OptArr dW_hc, Arr dgates, OptArr dgates_sum, Arr dh_next, Arr dc_next,
+                            Arr dh, OptArr dh_T, OptArr dc_T, Arr gates, Arr c, Arr hc, Arr c_0, Arr x, Arr cont,
+                            OptArr x_static, Arr W_xc, OptArr W_static, Arr W_hc) {
+    const char* fn = "lstm_backward";
+    const RecurDims d(fn, cont, W_xc, W_static, W_hc, 4);
+    const int64_t TN = (int64_t)d.T * d.N, NH = (int64_t)d.N * d.H;
+    if ((dW_static || dx_static) && (d.S == 0 || !x_static || !dgates_sum))
+      throw std::invalid_argument("lstm_backward: static gradients need W_static, x_static and dgates_sum");
+    Opt::count(dx, TN * d.D, fn, "dx");
+    Opt::count(dx_static, (int64_t)d.N * d.S, fn, "dx_static");
+    for (auto [a, name] : {std::pair{&dh_0, "dh_0"}, {&dc_0, "dc_0"}, {&dh_T, "dh_T"}, {&dc_T, "dc_T"}})
+      Opt::count(*a, NH, fn, name);
+    Opt::count(dW_xc, (int64_t)d.G * d.D, fn, "dW_xc");
+    Opt::count(db_c, d.G, fn, "db_c");
+    Opt::count(dW_static, (int64_t)d.G * d.S, fn, "dW_static");
+    Opt::count(dW_hc, (int64_t)d.G * d.H, fn, "dW_hc");
+    expect_count(dgates, TN * d.G, fn, "dgates");
+    Opt::count(dgates_sum, (int64_t)d.N * d.G, fn, "dgates_sum");
+    expect_count(dh_next, NH, fn, "dh_next");
+    expect_count(dc_next, NH, fn, "dc_next");
+    for (auto [a, name] : {std::pair{&dh, "dh"}, {&c, "c"}, {&hc, "hc"}}) expect_count(*a, TN * d.H, fn, name);
+    expect_count(gates, TN * d.G, fn, "gates");
+    expect_count(c_0, NH, fn, "c_0");
+    expect_count(x, TN * d.D, fn, "x");
+    Opt::count(x_static, (int64_t)d.N * d.S, fn, "x_static");
+    const bool gpu = same_device(
+        fn, {&dgates, &dh_next, &dc_next, &dh, &gates, &c, &hc, &c_0, &x, &cont, &W_xc, &W_hc, Opt::or_(dx, x),
+             Opt::or_(dx_static, x), Opt::or_(dh_0, x), Opt::or_(dc_0, x), Opt::or_(dW_xc, x), Opt::or_(db_c, x),
+             Opt::or_(dW_static, x), Opt::or_(dW_hc, x), Opt::or_(dgates_sum, x), Opt::or_(dh_T, x),
+             Opt::or_(dc_T, x), Opt::or_(x_static, x), Opt::or_(W_static, x)});
+    float *dxp = Opt::w(dx, fn, "dx"), *dxs = Opt::w(dx_static, fn, "dx_static"), *dh0 = Opt::w(dh_0, fn, "dh_0");
+    float *dc0 = Opt::w(dc_0, fn, "dc_0"), *dwx = Opt::w(dW_xc, fn, "dW_xc"), *db = Opt::w(db_c, fn, "db_c");
+    float *dws = Opt::w(dW_static, fn, "dW_static"), *dwh = Opt::w(dW_hc, fn, "dW_hc");
+    float *dg = F(dgates, fn, "dgates"), *dgs = Opt::w(dgates_sum, fn, "dgates_sum");
+    float *dhn = F(dh_next, fn, "dh_next"), *dcn = F(dc_next, fn, "dc_next");
+    const float *dhp = CF(dh, fn, "dh"), *dhT = Opt::r(dh_T, fn, "dh_T"), *dcT = Opt::r(dc_T, fn, "dc_T");
+    const float *gp = CF(gates, fn, "gates"), *cp = CF(c, fn, "c"), *hcp = CF(hc, fn, "hc"), *c0 = CF(c_0, fn, "c_0");
+    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
+    const float *wx = CF(W_xc, fn, "W_xc"), *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hc, fn, "W_hc");
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(lstm_backward_gpu(dxp, dxs, dh0, dc0, dwx, db, dws, dwh, dg, dgs, dhn, dcn, dhp, dhT, dcT, gp, cp, hcp,
+                                 c0, xp, contp, xs, wx, ws, wh, d.T, d.N, d.D, d.S, d.H, g_stream));
+    else
+      lstm_backward_cpu(dxp, dxs, dh0, dc0, dwx, db, dws, dwh, dg, dgs, dhn, dcn, dhp, dhT, dcT, gp, cp, hcp, c0, xp,
+                        contp, xs, wx, ws, wh, d.T, d.N, d.D, d.S, d.H);
+  });
+  // LSTMUnit: c_prev (N × H), x (N × 4H), cont (N) → c, h (N × H).
+  m.def("lstm_unit_forward", [](Arr c, Arr h, Arr c_prev, Arr x, Arr cont) {
+    const char* fn = "lstm_unit_forward";
+    const int N = to_int(cont.count, fn), H = N ? to_int(c_prev.count / N, fn) : 0;
+    expect_count(c_prev, (int64_t)N * H, fn, "c_prev");
+    for (auto [a, name] : {std::pair{&c, "c"}, {&h, "h"}}) expect_count(*a, (int64_t)N * H, fn, name);
+    expect_count(x, 4 * (int64_t)N * H, fn, "x");
+    const bool gpu = same_device(fn, {&c, &h, &c_prev, &x, &cont});
+    float *cp = F(c, fn, "c"), *hp = F(h, fn, "h");
+    const float *cpp = CF(c_prev, fn, "c_prev"), *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(lstm_unit_forward_gpu(cp, hp, cpp, xp, contp, N, H, g_stream));
+    else lstm_unit_forward_cpu(cp, hp, cpp, xp, contp, N, H);
+  });
+  m.def("lstm_unit_backward", [](OptArr dc_prev, OptArr dx, Arr dc, Arr dh, Arr c_prev, Arr x, Arr c, Arr cont) {
+    const char* fn = "lstm_unit_backward";
+    const int N = to_int(cont.count, fn), H = N ? to_int(c_prev.count / N, fn) : 0;
+    const int64_t NH = (int64_t)N * H;
+    for (auto [a, name] : {std::pair{&dc, "dc"}, {&dh, "dh"}, {&c_prev, "c_prev"}, {&c, "c"}})
+      expect_count(*a, NH, fn, name);
+    expect_count(x, 4 * NH, fn, "x");
+    Opt::count(dc_prev, NH, fn, "dc_prev");
+    Opt::count(dx, 4 * NH, fn, "dx");
+    const bool gpu = same_device(fn, {&dc, &dh, &c_prev, &x, &c, &cont, Opt::or_(dc_prev, x), Opt::or_(dx, x)});
+    float *dcp = Opt::w(dc_prev, fn, "dc_prev"), *dxp = Opt::w(dx, fn, "dx");
+    const float *dcc = CF(dc, fn, "dc"), *dhp = CF(dh, fn, "dh"), *cpp = CF(c_prev, fn, "c_prev");
+    const float *xp = CF(x, fn, "x"), *cp = CF(c, fn, "c"), *contp = CF(cont, fn, "cont");
+    py::gil_scoped_release nogil;
+    if (gpu) LRCN_GPU(lstm_unit_backward_gpu(dcp, dxp, dcc, dhp, cpp, xp, cp, contp, N, H, g_stream));
+    else lstm_unit_backward_cpu(dcp, dxp, dcc, dhp, cpp, xp, cp, contp, N, H);
+  });
+  m.def("rnn_forward", [](Arr o, Arr hs, Arr hc, Arr h_T, OptArr static_z, Arr x, Arr cont, OptArr x_static, Arr h_0,
+                          Arr W_xh, Arr b_h, OptArr W_static, Arr W_hh, Arr W_ho, Arr b_o) {
+    const char* fn = "rnn_forward";
+    const RecurDims d(fn, cont, W_xh, W_static, W_hh, 1);
+    const int64_t TN = (int64_t)d.T * d.N, NH = (int64_t)d.N * d.H;
+    if (d.S > 0 && (!x_static || !static_z))
+      throw std::invalid_argument("rnn_forward: a static weight needs x_static and static_z");
+    if (x_static && !W_static) throw std::invalid_argument("rnn_forward: x_static without W_static");
+    expect_count(x, TN * d.D, fn, "x");
+    for (auto [a, name] : {std::pair{&o, "o"}, {&hs, "hs"}, {&hc, "hc"}}) expect_count(*a, TN * d.H, fn, name);
+    for (auto [a, name] : {std::pair{&h_T, "h_T"}, {&h_0, "h_0"}}) expect_count(*a, NH, fn, name);
+    for (auto [a, name] : {std::pair{&b_h, "b_h"}, {&b_o, "b_o"}}) expect_count(*a, d.H, fn, name);
+    expect_count(W_ho, (int64_t)d.H * d.H, fn, "W_ho");
+    Opt::count(x_static, (int64_t)d.N * d.S, fn, "x_static");
+    Opt::count(static_z, NH, fn, "static_z");
+    const bool gpu = same_device(fn, {&o, &hs, &hc, &h_T, &x, &cont, &h_0, &W_xh, &b_h, &W_hh, &W_ho, &b_o,
+                                      Opt::or_(static_z, o), Opt::or_(x_static, o), Opt::or_(W_static, o)});
+    float *op = F(o, fn, "o"), *hsp = F(hs, fn, "hs"), *hcp = F(hc, fn, "hc"), *hT = F(h_T, fn, "h_T");
+    float* sz = Opt::w(static_z, fn, "static_z");
+    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
+    const float *h0 = CF(h_0, fn, "h_0"), *wx = CF(W_xh, fn, "W_xh"), *bh = CF(b_h, fn, "b_h");
+    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hh, fn, "W_hh"), *wo = CF(W_ho, fn, "W_ho");
+    const float* bo = CF(b_o, fn, "b_o");
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(rnn_forward_gpu(op, hsp, hcp, hT, sz, xp, contp, xs, h0, wx, bh, ws, wh, wo, bo, d.T, d.N, d.D, d.S, d.H,
+                               g_stream));
+    else
+      rnn_forward_cpu(op, hsp, hcp, hT, sz, xp, contp, xs, h0, wx, bh, ws, wh, wo, bo, d.T, d.N, d.D, d.S, d.H);
+  });
+  m.def("rnn_backward", [](OptArr dx, OptArr dx_static, OptArr dh_0, OptArr dW_xh, OptArr db_h, OptArr dW_static,
+                           OptArr dW_hh, OptArr dW_ho, OptArr db_o, Arr dzo, Arr dz, OptArr dz_sum, Arr dh_next,
+                           Arr do_, OptArr dh_T, Arr o, Arr hs, Arr hc, Arr x, Arr cont, OptArr x_static, Arr W_xh,
+                           OptArr W_static, Arr W_hh, Arr W_ho) {
+    const char* fn = "rnn_backward";
+    const RecurDims d(fn, cont, W_xh, W_static, W_hh, 1);
+    const int64_t TN = (int64_t)d.T * d.N, NH = (int64_t)d.N * d.H, HH = (int64_t)d.H * d.H;
+    if ((dW_static || dx_static) && (d.S == 0 || !x_static || !dz_sum))
+      throw std::invalid_argument("rnn_backward: static gradients need W_static, x_static and dz_sum");
+    Opt::count(dx, TN * d.D, fn, "dx");
+    Opt::count(dx_static, (int64_t)d.N * d.S, fn, "dx_static");
+    for (auto [a, name] : {std::pair{&dh_0, "dh_0"}, {&dh_T, "dh_T"}, {&dz_sum, "dz_sum"}})
+      Opt::count(*a, NH, fn, name);
+    Opt::count(dW_xh, (int64_t)d.H * d.D, fn, "dW_xh");
+    Opt::count(dW_static, (int64_t)d.H * d.S, fn, "dW_static");
+    for (auto [a, name] : {std::pair{&dW_hh, "dW_hh"}, {&dW_ho, "dW_ho"}}) Opt::count(*a, HH, fn, name);
+    for (auto [a, name] : {std::pair{&db_h, "db_h"}, {&db_o, "db_o"}}) Opt::count(*a, d.H, fn, name);
+    for (auto [a, name] : {std::pair{&dzo, "dzo"}, {&dz, "dz"}, {&do_, "do"}, {&o, "o"}, {&hs, "hs"}, {&hc, "hc"}})
+      expect_count(*a, TN * d.H, fn, name);
+    expect_count(dh_next, NH, fn, "dh_next");
+    expect_count(x, TN * d.D, fn, "x");
+    expect_count(W_ho, HH, fn, "W_ho");
+    Opt::count(x_static, (int64_t)d.N * d.S, fn, "x_static");
+    const bool gpu = same_device(
+        fn, {&dzo, &dz, &dh_next, &do_, &o, &hs, &hc, &x, &cont, &W_xh, &W_hh, &W_ho, Opt::or_(dx, x),
+             Opt::or_(dx_static, x), Opt::or_(dh_0, x), Opt::or_(dW_xh, x), Opt::or_(db_h, x), Opt::or_(dW_static, x),
+             Opt::or_(dW_hh, x), Opt::or_(dW_ho, x), Opt::or_(db_o, x), Opt::or_(dz_sum, x), Opt::or_(dh_T, x),
+             Opt::or_(x_static, x), Opt::or_(W_static, x)});
+    float *dxp = Opt::w(dx, fn, "dx"), *dxs = Opt::w(dx_static, fn, "dx_static"), *dh0 = Opt::w(dh_0, fn, "dh_0");
+    float *dwx = Opt::w(dW_xh, fn, "dW_xh"), *dbh = Opt::w(db_h, fn, "db_h"), *dws = Opt::w(dW_static, fn, "dW_static");
+    float *dwh = Opt::w(dW_hh, fn, "dW_hh"), *dwo = Opt::w(dW_ho, fn, "dW_ho"), *dbo = Opt::w(db_o, fn, "db_o");
+    float *dzop = F(dzo, fn, "dzo"), *dzp = F(dz, fn, "dz"), *dzs = Opt::w(dz_sum, fn, "dz_sum");
+    float* dhn = F(dh_next, fn, "dh_next");
+    const float *dop = CF(do_, fn, "do"), *dhT = Opt::r(dh_T, fn, "dh_T"), *op = CF(o, fn, "o");
+    const float *hsp = CF(hs, fn, "hs"), *hcp = CF(hc, fn, "hc"), *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont");
+    const float *xs = Opt::r(x_static, fn, "x_static"), *wx = CF(W_xh, fn, "W_xh");
+    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hh, fn, "W_hh"), *wo = CF(W_ho, fn, "W_ho");
+    py::gil_scoped_release nogil;
+    if (gpu)
+      LRCN_GPU(rnn_backward_gpu(dxp, dxs, dh0, dwx, dbh, dws, dwh, dwo, dbo, dzop, dzp, dzs, dhn, dop, dhT, op, hsp,
+                                hcp, xp, contp, xs, wx, ws, wh, wo, d.T, d.N, d.D, d.S, d.H, g_stream));
+    else
+      rnn_backward_cpu(dxp, dxs, dh0, dwx, dbh, dws, dwh, dwo, dbo, dzop, dzp, dzs, dhn, dop, dhT, op, hsp, hcp, xp,
+                       contp, xs, wx, ws, wh, wo, d.T, d.N, d.D, d.S, d.H);
+  });
 
   // ---- sgd -----------------------------------------------------------------------------------
   // One fused solver update of one parameter blob (csrc/sgd.h), in place on data, diff and the history

@@ -15,11 +15,13 @@ typedef void (*sgemm64_t)(int, int, int, long, long, long, float, const float*, 
                           long, float, float*, long);
 typedef void (*set_threads32_t)(int);
 typedef void (*set_threads64_t)(long);
+typedef int (*get_threads_t)();
 
 sgemm32_t sgemm32 = nullptr;
 sgemm64_t sgemm64 = nullptr;
 set_threads32_t set_threads32 = nullptr;
 set_threads64_t set_threads64 = nullptr;
+get_threads_t get_threads = nullptr;
 std::string library;
 std::mutex init_mutex;
 }  // namespace
@@ -32,12 +34,14 @@ void gemm_cpu_init(const std::string& path) {
     sgemm32 = f;
     sgemm64 = nullptr;
     set_threads32 = reinterpret_cast<set_threads32_t>(dlsym(handle, "scipy_openblas_set_num_threads"));
+    get_threads = reinterpret_cast<get_threads_t>(dlsym(handle, "scipy_openblas_get_num_threads"));
     library = path + " (scipy_cblas_sgemm, LP64)";
   } else if (auto g = reinterpret_cast<sgemm64_t>(dlsym(handle, "scipy_cblas_sgemm64_"))) {
     sgemm64 = g;
     sgemm32 = nullptr;
     set_threads64 =
         reinterpret_cast<set_threads64_t>(dlsym(handle, "scipy_openblas_set_num_threads64_"));
+    get_threads = reinterpret_cast<get_threads_t>(dlsym(handle, "scipy_openblas_get_num_threads64_"));
     library = path + " (scipy_cblas_sgemm64_, ILP64)";
   } else {
     throw std::runtime_error("no scipy_cblas_sgemm[64_] symbol in " + path);
@@ -45,6 +49,8 @@ void gemm_cpu_init(const std::string& path) {
 }
 
 std::string gemm_cpu_library() { return library; }
+
+int gemm_cpu_get_threads() { return get_threads ? get_threads() : 1; }
 
 void gemm_cpu_set_threads(int threads) {
   if (set_threads32) set_threads32(threads);

@@ -13,6 +13,7 @@ namespace lrcn {
 void gemm_cpu_init(const std::string& path);
 std::string gemm_cpu_library();          // which library and symbol are in use ("" before init)
 void gemm_cpu_set_threads(int threads);  // OpenBLAS's own thread count
+int gemm_cpu_get_threads();              // (1 before init)
 
 void gemm_cpu(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc);

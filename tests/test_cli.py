@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import lrcn_native as caffe
+from lrcn_native.proto.text import parse
 from lrcn_native.cli import main
 from lrcn_native.proto.caffemodel import LayerWeights, load_weights, write_caffemodel
 
@@ -75,17 +76,26 @@ def test_copy_from_shape_mismatch_names_layer_blob_and_shapes(tmp_path):
         net.copy_from(str(path))
 
 
-def test_legacy_v1_blobs_load_into_v2_net(tmp_path):
-    """A V1-style layer with 4-D num/channels/height/width blobs fits the V2 net's blobs (Caffe's rule)."""
-    net = _conv_net()
-    wf = load_weights(os.path.join(CONV, "weights.caffemodel"))
-    legacy = [LayerWeights("conv_g2", "Convolution", [wf["conv_g2"].blobs[0], wf["conv_g2"].blobs[1].reshape(1, 1, 1, 6)],
-                           [True, True])]
-    path = tmp_path / "legacy.caffemodel"
-    write_caffemodel(str(path), "conv", legacy)
-    assert load_weights(str(path)).layers[0].blobs[1].shape == (1, 1, 1, 6)
-    net.copy_from(str(path))
-    np.testing.assert_array_equal(net.params["conv_g2"][1].data, wf["conv_g2"].blobs[1])
+def test_legacy_v1_file_loads_into_v2_net(tmp_path):
+    """A V1 file (`layers`, V1 type enums, 4-D num/channels/height/width blobs, net-level input_dim, double
+    data) loads into a V2 net whose blobs have fewer axes, as Caffe matches legacy shapes."""
+    from test_caffemodel import v1_file
+    data, want = v1_file()
+    path = tmp_path / "v1.caffemodel"
+    path.write_bytes(data)
+    net = caffe.Net(parse(
+        'layer { name: "data" type: "Input" top: "data" top: "feat" '
+        '  input_param { shape { dim: 1 dim: 3 dim: 5 dim: 5 } shape { dim: 1 dim: 12 } } }\n'
+        'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" '
+        '  convolution_param { num_output: 4 kernel_size: 5 } }\n'
+        'layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }\n'
+        'layer { name: "fc6" type: "InnerProduct" bottom: "feat" top: "fc6" inner_product_param { num_output: 8 } }',
+        "v2.prototxt"), caffe.TEST, weights=str(path))
+    by_name = {w.name: w for w in want}
+    np.testing.assert_array_equal(net.params["conv1"][0].data, by_name["conv1"].blobs[0])
+    np.testing.assert_array_equal(net.params["conv1"][1].data, by_name["conv1"].blobs[1].reshape(4))
+    np.testing.assert_array_equal(net.params["fc6"][0].data, by_name["fc6"].blobs[0].reshape(8, 12))
+    np.testing.assert_array_equal(net.params["fc6"][1].data, by_name["fc6"].blobs[1].reshape(8))
 
 
 def test_save_and_reload_roundtrip_both_formats(tmp_path):

@@ -200,3 +200,18 @@ def test_gpu_mode_without_cuda_is_an_error():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="set_mode_gpu"):
         caffe.set_mode_gpu()
+
+
+def test_dummy_data_shapes_and_fillers():
+    net = net_from('layer { name: "d" type: "DummyData" top: "a" top: "b" dummy_data_param { '
+                   'shape { dim: 2 dim: 3 } shape { dim: 4 } data_filler { type: "constant" value: 7 } '
+                   'data_filler { type: "uniform" min: 1 max: 2 } } }\n'
+                   'layer { name: "l" type: "DummyData" top: "c" dummy_data_param { num: 1 channels: 2 height: 3 '
+                   'width: 4 } }')
+    out = net.forward()
+    assert out["a"].shape == (2, 3) and (out["a"] == 7).all()
+    assert out["b"].shape == (4,) and ((out["b"] >= 1) & (out["b"] <= 2)).all()
+    assert out["c"].shape == (1, 2, 3, 4) and not out["c"].any()
+    with pytest.raises(ValueError, match="data_filler"):
+        net_from('layer { name: "d" type: "DummyData" top: "a" top: "b" top: "c" dummy_data_param { '
+                 'shape { dim: 1 } data_filler { } data_filler { } } }')
