@@ -82,6 +82,12 @@ class Layer:
         check(len(bottom), self.exact_bottoms, self.min_bottoms, self.max_bottoms, "bottom")
         check(len(top), self.exact_tops, self.min_tops, self.max_tops, "top")
 
+    def canonical_axis(self, axis, num_axes, field=None):
+        """Caffe's CanonicalAxisIndex: ``axis`` in [−num_axes, num_axes), negative counting from the end."""
+        if not -num_axes <= axis < num_axes:
+            raise self.error(f"axis {axis} is out of range for a bottom with {num_axes} axes", field)
+        return axis % num_axes
+
     def add_param(self, shape, filler):
         """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""
         from .filler import fill

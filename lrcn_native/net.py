@@ -415,19 +415,23 @@ class Net:
         i0 = self._index(start, 0)
         i1 = self._index(end, len(self.layers) - 1)
         outputs = set((self.top_names[end] if end is not None else self.outputs) + blobs)
-        if kwargs:
-            if set(kwargs) != set(self.inputs):
-                raise ValueError(f"forward: input blob arguments {sorted(kwargs)} do not match the net's inputs "
-                                 f"{self.inputs}")
-            for name, value in kwargs.items():
-                blob = self.blobs[name]
-                value = np.asarray(value)
-                if value.shape[:1] != blob.shape[:1]:
-                    raise ValueError(f"forward: input '{name}' is not batch sized: {value.shape} for blob "
-                                     f"{blob.shape}")
-                blob.data[...] = value
+        self._set_arrays("forward", kwargs, self.inputs, "data")
         self._last_loss = self.forward_from_to(i0, i1)
         return {o: self.blobs[o].data for o in outputs}
+
+    def _set_arrays(self, what, arrays, names, field):
+        """Writes ``arrays`` (one per name in ``names``, batch sized) into the blobs' data or diff."""
+        if not arrays:
+            return
+        if set(arrays) != set(names):
+            raise ValueError(f"{what}: blob arguments {sorted(arrays)} do not match the net's "
+                             f"{'inputs' if field == 'data' else 'outputs'} {names}")
+        for name, value in arrays.items():
+            blob = self.blobs[name]
+            value = np.asarray(value)
+            if value.shape[:1] != blob.shape[:1]:
+                raise ValueError(f"{what}: '{name}' is not batch sized: {value.shape} for blob {blob.shape}")
+            getattr(blob, field)[...] = value
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
         """pycaffe's backward: sets output diffs from ``kwargs``, runs start..end backwards and returns
@@ -436,16 +440,7 @@ class Net:
         i0 = self._index(start, len(self.layers) - 1)
         i1 = self._index(end, 0)
         outputs = set((self.bottom_names[end] if end is not None else self.inputs) + diffs)
-        if kwargs:
-            if set(kwargs) != set(self.outputs):
-                raise ValueError(f"backward: top diff arguments {sorted(kwargs)} do not match the net's outputs "
-                                 f"{self.outputs}")
-            for name, value in kwargs.items():
-                blob = self.blobs[name]
-                value = np.asarray(value)
-                if value.shape[:1] != blob.shape[:1]:
-                    raise ValueError(f"backward: diff '{name}' is not batch sized: {value.shape} for {blob.shape}")
-                blob.diff[...] = value
+        self._set_arrays("backward", kwargs, self.outputs, "diff")
         self.backward_from_to(i0, i1)
         return {o: self.blobs[o].diff for o in outputs}
 

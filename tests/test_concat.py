@@ -95,14 +95,14 @@ def test_single_blob_shares():
     ('type: "Concat"', [np.zeros((2, 3, 4)), np.zeros((2, 3, 5))], 1,
      r"bottom 1 has shape \(2, 3, 5\) but bottom 0 has \(2, 3, 4\)"),
     ('type: "Concat"', [np.zeros((2, 3)), np.zeros((2, 3, 1))], 1, r"bottom 1 has shape \(2, 3, 1\)"),
-    ('type: "Concat" concat_param { axis: 3 }', [np.zeros((2, 3, 4))] * 2, 1, "axis 3 out of range"),
+    ('type: "Concat" concat_param { axis: 3 }', [np.zeros((2, 3, 4))] * 2, 1, "axis 3 is out of range"),
     ('type: "Concat" concat_param { axis: 1 concat_dim: 1 }', [np.zeros((2, 3))] * 2, 1, "not both"),
     ('type: "Concat" concat_param { concat_dim: 2 }', [np.zeros((2, 3))] * 2, 1, "concat_dim 2 out of range"),
     ('type: "Slice"', [np.zeros((2, 5))], 2, r"size 5\) does not divide evenly into 2 tops"),
     ('type: "Slice" slice_param { slice_point: 2 }', [np.zeros((2, 6))], 3, "1 slice_point"),
     ('type: "Slice" slice_param { slice_point: 3 slice_point: 2 }', [np.zeros((2, 6))], 3, "must increase"),
     ('type: "Slice" slice_param { slice_point: 6 }', [np.zeros((2, 6))], 2, "must increase"),
-    ('type: "Slice" slice_param { axis: -3 }', [np.zeros((2, 6))], 2, "axis -3 out of range"),
+    ('type: "Slice" slice_param { axis: -3 }', [np.zeros((2, 6))], 2, "axis -3 is out of range"),
 ])
 def test_errors(text, arrays, n_tops, match):
     with pytest.raises(LayerError, match=match):

@@ -87,7 +87,7 @@ def test_flatten(param, expect):
     assert top_shape(f'type: "Flatten" flatten_param {{ {param} }}') == expect
 
 
-@pytest.mark.parametrize("param, match", [("axis: 4", "axis 4 out of range"), ("axis: 2 end_axis: 1", "before axis")])
+@pytest.mark.parametrize("param, match", [("axis: 4", "axis 4 is out of range"), ("axis: 2 end_axis: 1", "before axis")])
 def test_flatten_errors(param, match):
     with pytest.raises(LayerError, match=match):
         top_shape(f'type: "Flatten" flatten_param {{ {param} }}')

@@ -1,6 +1,5 @@
 from ..backend import K
 from ..layer import Layer, register
-from .softmax import canonical_axis
 
 
 @register
@@ -22,7 +21,7 @@ class Accuracy(Layer):
         self.ignore_label = ap.int("ignore_label") if "ignore_label" in ap else None
 
     def reshape(self, bottom, top):
-        self.axis = canonical_axis(self, self.axis_param, bottom[0].num_axes, "accuracy_param")
+        self.axis = self.canonical_axis(self.axis_param, bottom[0].num_axes, "accuracy_param")
         channels = bottom[0].shape[self.axis]
         if self.top_k > channels:
             raise self.error(f"top_k ({self.top_k}) must not exceed the number of classes ({channels})",

@@ -4,14 +4,6 @@ from ..backend import K
 from ..layer import Layer, register
 
 
-def canonical_axis(layer, axis, blob, field):
-    """Caffe's CanonicalAxisIndex: axis in [−num_axes, num_axes), negative counting from the end."""
-    n = blob.num_axes
-    if not -n <= axis < n:
-        raise layer.error(f"axis {axis} out of range for a {n}-axis blob of shape {blob.shape}", field)
-    return axis + n if axis < 0 else axis
-
-
 def _axis(layer, bottom, param_name, legacy):
     """The axis from <param_name> { axis } (default 1) or its legacy <legacy> field (non-negative)."""
     p = layer.layer_param.msg(param_name)
@@ -23,7 +15,7 @@ def _axis(layer, bottom, param_name, legacy):
             raise layer.error(f"{legacy} {axis} out of range for a {bottom.num_axes}-axis blob of shape "
                               f"{bottom.shape}", param_name)
         return axis
-    return canonical_axis(layer, p.int("axis", 1), bottom, param_name)
+    return layer.canonical_axis(p.int("axis", 1), bottom.num_axes, param_name)
 
 
 @register

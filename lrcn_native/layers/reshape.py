@@ -4,7 +4,6 @@ import math
 
 from ..backend import K
 from ..layer import Layer, register
-from .concat import canonical_axis
 
 
 class _View(Layer):
@@ -89,8 +88,8 @@ class Flatten(_View):
 
     def top_shape(self, bottom):
         p = self.layer_param.msg("flatten_param")
-        start = canonical_axis(self, p.int("axis", 1), bottom, "flatten_param")
-        end = canonical_axis(self, p.int("end_axis", -1), bottom, "flatten_param")
+        start = self.canonical_axis(p.int("axis", 1), bottom.num_axes, "flatten_param")
+        end = self.canonical_axis(p.int("end_axis", -1), bottom.num_axes, "flatten_param")
         if end < start:
             raise self.error(f"end_axis {end} comes before axis {start} in bottom shape {bottom.shape}",
                              "flatten_param")

@@ -2,13 +2,6 @@ from ..backend import K
 from ..layer import Layer, register
 
 
-def canonical_axis(layer, axis, num_axes, field):
-    """Caffe's CanonicalAxisIndex: axis in [-num_axes, num_axes), negative counting from the end."""
-    if not -num_axes <= axis < num_axes:
-        raise layer.error(f"axis {axis} is out of range for a bottom with {num_axes} axes", field)
-    return axis % num_axes
-
-
 @register
 class Softmax(Layer):
     """top = exp(x − max) / Σ exp(x − max) along softmax_param.axis (default 1, negative allowed)."""
@@ -19,7 +12,7 @@ class Softmax(Layer):
         self.axis_param = self.layer_param.msg("softmax_param").int("axis", 1)
 
     def reshape(self, bottom, top):
-        self.axis = canonical_axis(self, self.axis_param, bottom[0].num_axes, "softmax_param")
+        self.axis = self.canonical_axis(self.axis_param, bottom[0].num_axes, "softmax_param")
         top[0].reshape_like(bottom[0])
 
     def forward(self, bottom, top):

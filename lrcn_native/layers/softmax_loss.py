@@ -1,7 +1,6 @@
 from ..backend import K
 from ..blob import Blob
 from ..layer import Layer, register
-from .softmax import canonical_axis
 
 NORMALIZATIONS = ("FULL", "VALID", "BATCH_SIZE", "NONE")
 
@@ -32,7 +31,7 @@ class SoftmaxWithLoss(Layer):
         self.normalizer = 1.0
 
     def reshape(self, bottom, top):
-        self.axis = canonical_axis(self, self.axis_param, bottom[0].num_axes, "softmax_param")
+        self.axis = self.canonical_axis(self.axis_param, bottom[0].num_axes, "softmax_param")
         shape = bottom[0].shape
         outer_inner = bottom[0].count // shape[self.axis] if shape[self.axis] else 0
         if bottom[1].count != outer_inner:
