@@ -475,7 +475,9 @@ for i in range(1000):
 def test_killed_writer_never_leaves_a_corrupt_snapshot(tmp_path):
     net = batches_net(2).replace('param_str: "1"', 'param_str: "400000"')  # W 400000×6: 9.6 MB per file
     text = solver_text(net, lr_policy="fixed", snapshot_prefix=str(tmp_path / "k"))
-    script = KILL_SCRIPT.format(root=os.path.dirname(TESTS), tests=TESTS, text=text)
+    # the child imports the same lrcn_native as this process (in place or installed)
+    root = os.path.dirname(os.path.dirname(caffe.__file__))
+    script = KILL_SCRIPT.format(root=root, tests=TESTS, text=text)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout.readline().strip() == b"ready"
     time.sleep(0.15)  # inside one of the next writes
