@@ -296,8 +296,5 @@ class Transformer:
         self.is_flow[in_] = is_flow
 
 
-# TODO(merge): drop this guard once lrcn_native/proto/caffemodel.py is merged (another helper).
-try:
-    from .proto.caffemodel import array_to_blobproto, blobproto_to_array  # noqa: F401
-except ImportError:
-    pass
+# pycaffe's caffe.io also holds the BlobProto converters (mean.binaryproto files).
+from .proto.caffemodel import array_to_blobproto, blobproto_to_array  # noqa: E402,F401
