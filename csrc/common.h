@@ -33,6 +33,13 @@ inline int blocks_for(int64_t n) {
 typedef struct CUstream_st* cudaStream_t;  // lets headers declare the GPU twins without CUDA
 #endif
 
+// Inline math shared by the CPU loops and the CUDA kernels (one formula, two compilers).
+#ifdef __CUDACC__
+#define LRCN_HD __host__ __device__
+#else
+#define LRCN_HD
+#endif
+
 #define LRCN_CHECK(cond, msg)                                       \
   do {                                                              \
     if (!(cond)) throw std::invalid_argument(std::string(msg));     \

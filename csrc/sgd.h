@@ -21,13 +21,6 @@
 
 #include "common.h"
 
-#ifndef LRCN_HOST_DEVICE
-#ifdef __CUDACC__
-#define LRCN_HOST_DEVICE __host__ __device__
-#else
-#define LRCN_HOST_DEVICE
-#endif
-#endif
 
 namespace lrcn {
 
@@ -37,7 +30,7 @@ struct SgdGrad {
   bool l1;
 };
 
-inline LRCN_HOST_DEVICE float sgd_gradient(float diff, float w, const SgdGrad& p) {
+inline LRCN_HD float sgd_gradient(float diff, float w, const SgdGrad& p) {
   float g = diff * p.clip * p.norm;
   if (p.decay != 0.f) g += p.decay * (p.l1 ? static_cast<float>((0.f < w) - (w < 0.f)) : w);
   return g;
@@ -47,7 +40,7 @@ inline LRCN_HOST_DEVICE float sgd_gradient(float diff, float w, const SgdGrad& p
 struct SgdStep {
   float* h;
   float rate, momentum;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     h[i] = rate * g + momentum * h[i];
     return h[i];
   }
@@ -55,7 +48,7 @@ struct SgdStep {
 struct NesterovStep {
   float* h;
   float rate, momentum;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     const float old = h[i];
     h[i] = rate * g + momentum * old;
     return (1.f + momentum) * h[i] - momentum * old;
@@ -64,7 +57,7 @@ struct NesterovStep {
 struct AdaGradStep {
   float* h;
   float rate, delta;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     h[i] = g * g + h[i];
     return rate * (g / (sqrtf(h[i]) + delta));
   }
@@ -72,7 +65,7 @@ struct AdaGradStep {
 struct RMSPropStep {
   float* h;
   float rate, rms_decay, delta;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     h[i] = (1.f - rms_decay) * (g * g) + rms_decay * h[i];
     return rate * (g / (sqrtf(h[i]) + delta));
   }
@@ -80,7 +73,7 @@ struct RMSPropStep {
 struct AdaDeltaStep {
   float *h, *h_update;
   float rate, momentum, delta;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     h[i] = (1.f - momentum) * (g * g) + momentum * h[i];
     const float s = g * sqrtf((h_update[i] + delta) / (h[i] + delta));
     h_update[i] = (1.f - momentum) * (s * s) + momentum * h_update[i];
@@ -90,7 +83,7 @@ struct AdaDeltaStep {
 struct AdamStep {
   float *m, *v;
   float rate, beta1, beta2, eps;
-  LRCN_HOST_DEVICE float operator()(float g, int64_t i) const {
+  LRCN_HD float operator()(float g, int64_t i) const {
     m[i] = (1.f - beta1) * g + beta1 * m[i];
     v[i] = (1.f - beta2) * (g * g) + beta2 * v[i];
     return rate * (m[i] / (sqrtf(v[i]) + eps));

@@ -17,13 +17,6 @@
 
 #include "common.h"
 
-#ifndef LRCN_HD  // inline math shared by the CPU loops and the CUDA kernels
-#ifdef __CUDACC__
-#define LRCN_HD __host__ __device__
-#else
-#define LRCN_HD
-#endif
-#endif
 
 namespace lrcn {
 

@@ -11,16 +11,10 @@
 #pragma once
 #include "common.h"
 
-#ifdef __CUDACC__
-#define LRCN_HOST_DEVICE __host__ __device__
-#else
-#define LRCN_HOST_DEVICE
-#endif
-
 namespace lrcn {
 // Draw i of a SplitMix64 stream seeded with `seed` (Steele, Lea & Flood 2014; passes BigCrush):
 // a counter-based generator, so element i's bits need no state and no storage. High 32 bits.
-inline LRCN_HOST_DEVICE uint32_t dropout_bits(uint64_t seed, uint64_t i) {
+inline LRCN_HD uint32_t dropout_bits(uint64_t seed, uint64_t i) {
   uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;

@@ -14,19 +14,12 @@
 #include "common.h"
 #include "layers/softmax.h"
 
-#ifndef LRCN_HOST_DEVICE
-#ifdef __CUDACC__
-#define LRCN_HOST_DEVICE __host__ __device__
-#else
-#define LRCN_HOST_DEVICE
-#endif
-#endif
 
 namespace lrcn {
 // What a float label names: a class in [0, channels), kIgnored (== ignore_label, when has_ignore) or
 // kBadLabel (a non-integer, NaN, or out of range).
 constexpr int kIgnored = -1, kBadLabel = -2;
-LRCN_HOST_DEVICE inline int label_class(float label, int channels, bool has_ignore, int ignore_label) {
+LRCN_HD inline int label_class(float label, int channels, bool has_ignore, int ignore_label) {
   if (has_ignore && label == static_cast<float>(ignore_label)) return kIgnored;
   if (label >= 0.f && label < static_cast<float>(channels) && label == floorf(label)) return static_cast<int>(label);
   return kBadLabel;
@@ -41,7 +34,7 @@ struct LabelStats {
 
 enum class LossNormalization { kFull, kValid, kBatchSize, kNone };  // caffe.proto's order
 
-LRCN_HOST_DEVICE inline float loss_normalizer(LossNormalization mode, int outer, int inner, int64_t valid) {
+LRCN_HD inline float loss_normalizer(LossNormalization mode, int outer, int inner, int64_t valid) {
   float n = 1.f;
   switch (mode) {
     case LossNormalization::kFull: n = static_cast<float>(static_cast<int64_t>(outer) * inner); break;
