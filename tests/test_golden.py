@@ -68,6 +68,9 @@ def run_golden(name, h5=False):
     for layer in g.get("param_diff", {}):
         for i, blob in enumerate(net.params[layer]):
             _close(blob.diff, g[f"param_diff/{layer}/{i}"][...], 1e-4, f"{name}: param diff {layer}/{i}")
+    # Every blob's diff, the auto-inserted split copies and the never-written ones (zero) included.
+    for blob in g.get("blob_diff", {}):
+        _close(net.blobs[blob].diff, g[f"blob_diff/{blob}"][...], 1e-4, f"{name}: diff of {blob}", exact)
     for blob in g.get("bottom_diff", {}):
         _close(net.blobs[blob].diff, g[f"bottom_diff/{blob}"][...], 1e-4, f"{name}: bottom diff {blob}",
                exact)
