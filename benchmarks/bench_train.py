@@ -22,6 +22,11 @@ import time
 
 import numpy as np
 
+try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
+    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
+except ImportError:
+    pass
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 

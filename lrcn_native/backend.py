@@ -10,6 +10,12 @@ import os
 
 log = logging.getLogger("lrcn_native")
 
+# Our OpenMP loops and OpenBLAS's own threads share the cores. libgomp's workers spin after each parallel
+# region by default and then steal the cycles BLAS threads need (on 2 cores the LSTM's per-step GEMMs ran
+# ~20% slower, bench_lstm.py); passive workers sleep instead. Read by libgomp when our module loads it;
+# a policy the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from . import _cuda as K
 except ImportError:  # built without CUDA
