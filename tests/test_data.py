@@ -87,7 +87,7 @@ def test_prefetch_threads_start_at_the_first_forward_and_stop_with_their_net(tmp
     for _ in range(3):
         before = prefetchers()
         net = _h5_net(listing, 2)
-        assert prefetchers() == before
+        assert not prefetchers() - before  # none started (threads of dropped nets may still be ending)
         net.forward()
         new = prefetchers() - before
         assert len(new) == 1
