@@ -92,38 +92,25 @@ void max_forward_plane(float* top, float* mask, const float* x, const PoolGeomet
 }
 
 void ave_forward_plane(float* top, const float* x, const PoolGeometry& g) {
-  for (int ph = 0; ph < g.pooled_h; ++ph) {
-    const int h0 = ph * g.stride_h - g.pad_h;
-    const int hpad_end = std::min(h0 + g.kernel_h, g.height + g.pad_h);
-    const int hstart = std::max(h0, 0), hend = std::min(hpad_end, g.height);
+  for (int ph = 0; ph < g.pooled_h; ++ph)
     for (int pw = 0; pw < g.pooled_w; ++pw) {
-      const int w0 = pw * g.stride_w - g.pad_w;
-      const int wpad_end = std::min(w0 + g.kernel_w, g.width + g.pad_w);
-      const int wstart = std::max(w0, 0), wend = std::min(wpad_end, g.width);
-      const int pool_size = (hpad_end - h0) * (wpad_end - w0);  // clipped to the padded extent
+      const PoolWindow p = pool_window(g, ph, pw);
       float sum = 0.f;
-      for (int h = hstart; h < hend; ++h)
-        for (int w = wstart; w < wend; ++w) sum += x[h * g.width + w];
-      top[ph * g.pooled_w + pw] = sum / pool_size;
+      for (int h = p.hstart; h < p.hend; ++h)
+        for (int w = p.wstart; w < p.wend; ++w) sum += x[h * g.width + w];
+      top[ph * g.pooled_w + pw] = sum / p.area;
     }
-  }
 }
 
 void ave_backward_plane(float* dx, const float* dy, const PoolGeometry& g) {
   std::fill(dx, dx + (int64_t)g.height * g.width, 0.f);
-  for (int ph = 0; ph < g.pooled_h; ++ph) {
-    const int h0 = ph * g.stride_h - g.pad_h;
-    const int hpad_end = std::min(h0 + g.kernel_h, g.height + g.pad_h);
-    const int hstart = std::max(h0, 0), hend = std::min(hpad_end, g.height);
+  for (int ph = 0; ph < g.pooled_h; ++ph)
     for (int pw = 0; pw < g.pooled_w; ++pw) {
-      const int w0 = pw * g.stride_w - g.pad_w;
-      const int wpad_end = std::min(w0 + g.kernel_w, g.width + g.pad_w);
-      const int wstart = std::max(w0, 0), wend = std::min(wpad_end, g.width);
-      const float share = dy[ph * g.pooled_w + pw] / ((hpad_end - h0) * (wpad_end - w0));
-      for (int h = hstart; h < hend; ++h)
-        for (int w = wstart; w < wend; ++w) dx[h * g.width + w] += share;
+      const PoolWindow p = pool_window(g, ph, pw);
+      const float share = dy[ph * g.pooled_w + pw] / p.area;
+      for (int h = p.hstart; h < p.hend; ++h)
+        for (int w = p.wstart; w < p.wend; ++w) dx[h * g.width + w] += share;
     }
-  }
 }
 }  // namespace
 

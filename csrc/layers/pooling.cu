@@ -29,15 +29,11 @@ __global__ void ave_forward_kernel(float* top, const float* bottom, PoolGeometry
   LRCN_KERNEL_LOOP(index, count) {
     const int pw = index % g.pooled_w, ph = (index / g.pooled_w) % g.pooled_h;
     const float* x = bottom + index / ((int64_t)g.pooled_w * g.pooled_h) * g.height * g.width;
-    const int h0 = ph * g.stride_h - g.pad_h, w0 = pw * g.stride_w - g.pad_w;
-    const int hpad_end = min(h0 + g.kernel_h, g.height + g.pad_h), wpad_end = min(w0 + g.kernel_w, g.width + g.pad_w);
-    const int pool_size = (hpad_end - h0) * (wpad_end - w0);
-    const int hstart = max(h0, 0), hend = min(hpad_end, g.height);
-    const int wstart = max(w0, 0), wend = min(wpad_end, g.width);
+    const PoolWindow p = pool_window(g, ph, pw);
     float sum = 0.f;
-    for (int h = hstart; h < hend; ++h)
-      for (int w = wstart; w < wend; ++w) sum += x[h * g.width + w];
-    top[index] = sum / pool_size;
+    for (int h = p.hstart; h < p.hend; ++h)
+      for (int w = p.wstart; w < p.wend; ++w) sum += x[h * g.width + w];
+    top[index] = sum / p.area;
   }
 }
 
@@ -76,15 +72,8 @@ __global__ void ave_backward_kernel(float* bottom_diff, const float* top_diff, P
     covering(h, g.kernel_h, g.stride_h, g.pad_h, g.pooled_h, &phstart, &phend);
     covering(w, g.kernel_w, g.stride_w, g.pad_w, g.pooled_w, &pwstart, &pwend);
     float grad = 0.f;
-    for (int ph = phstart; ph < phend; ++ph) {
-      const int h0 = ph * g.stride_h - g.pad_h;
-      const int hsize = min(h0 + g.kernel_h, g.height + g.pad_h) - h0;
-      for (int pw = pwstart; pw < pwend; ++pw) {
-        const int w0 = pw * g.stride_w - g.pad_w;
-        const int wsize = min(w0 + g.kernel_w, g.width + g.pad_w) - w0;
-        grad += dy[ph * g.pooled_w + pw] / (hsize * wsize);
-      }
-    }
+    for (int ph = phstart; ph < phend; ++ph)
+      for (int pw = pwstart; pw < pwend; ++pw) grad += dy[ph * g.pooled_w + pw] / pool_window(g, ph, pw).area;
     bottom_diff[index] = grad;
   }
 }

@@ -20,6 +20,19 @@ struct PoolGeometry {
   int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
 };
 
+// Window (ph, pw): its in-image rows [hstart, hend) and columns [wstart, wend), and the AVE divisor
+// `area`, the window clipped to the padded extent. Shared by the CPU loops and the CUDA kernels.
+struct PoolWindow {
+  int hstart, hend, wstart, wend, area;
+};
+LRCN_HD inline PoolWindow pool_window(const PoolGeometry& g, int ph, int pw) {
+  const int h0 = ph * g.stride_h - g.pad_h, w0 = pw * g.stride_w - g.pad_w;
+  const int hpad_end = h0 + g.kernel_h < g.height + g.pad_h ? h0 + g.kernel_h : g.height + g.pad_h;
+  const int wpad_end = w0 + g.kernel_w < g.width + g.pad_w ? w0 + g.kernel_w : g.width + g.pad_w;
+  return {h0 > 0 ? h0 : 0, hpad_end < g.height ? hpad_end : g.height, w0 > 0 ? w0 : 0,
+          wpad_end < g.width ? wpad_end : g.width, (hpad_end - h0) * (wpad_end - w0)};
+}
+
 // Caffe's output size along one axis (the formula above); kernel, stride > 0, pad < kernel. The kernels
 // take any pooled size whose windows all overlap the image: (pooled − 1)·stride − pad < size.
 int pooling_output_size(int size, int kernel, int stride, int pad, bool ceil_mode);
