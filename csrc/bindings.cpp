@@ -120,6 +120,27 @@ int to_int(int64_t v, const char* fn) {
   return static_cast<int>(v);
 }
 
+// An elementwise layer's arrays, checked: forward (top, bottom) and backward (bottom_diff, top_diff, x),
+// where x is the bottom (ReLU) or the top (Sigmoid, TanH); n elements each, one device.
+struct Elementwise {
+  float* out;
+  const float *a, *b;
+  int64_t n;
+  bool gpu;
+};
+Elementwise elementwise_forward(const char* fn, const Arr& top, const Arr& bottom) {
+  expect_count(top, bottom.count, fn, "top");
+  const bool gpu = same_device(fn, {&top, &bottom});
+  return {F(top, fn, "top"), CF(bottom, fn, "bottom"), nullptr, bottom.count, gpu};
+}
+Elementwise elementwise_backward(const char* fn, const Arr& bottom_diff, const Arr& top_diff, const Arr& x,
+                                 const char* x_name) {
+  expect_count(bottom_diff, x.count, fn, "bottom_diff");
+  expect_count(top_diff, x.count, fn, "top_diff");
+  const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &x});
+  return {F(bottom_diff, fn, "bottom_diff"), CF(top_diff, fn, "top_diff"), CF(x, fn, x_name), x.count, gpu};
+}
+
 cudaStream_t g_stream = nullptr;  // cupy's current stream, set from Python (0 = legacy default)
 }  // namespace
 
@@ -211,25 +232,16 @@ PYBIND11_MODULE(MODULE_NAME, m) {
 
   // ---- relu ----------------------------------------------------------------------------------
   m.def("relu_forward", [](Arr top, Arr bottom, float negative_slope) {
-    const char* fn = "relu_forward";
-    expect_count(top, bottom.count, fn, "top");
-    const bool gpu = same_device(fn, {&top, &bottom});
-    float* t = F(top, fn, "top");
-    const float* b = CF(bottom, fn, "bottom");
+    const Elementwise e = elementwise_forward("relu_forward", top, bottom);
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(relu_forward_gpu(t, b, bottom.count, negative_slope, g_stream));
-    else relu_forward_cpu(t, b, bottom.count, negative_slope);
+    if (e.gpu) LRCN_GPU(relu_forward_gpu(e.out, e.a, e.n, negative_slope, g_stream));
+    else relu_forward_cpu(e.out, e.a, e.n, negative_slope);
   });
   m.def("relu_backward", [](Arr bottom_diff, Arr top_diff, Arr bottom, float negative_slope) {
-    const char* fn = "relu_backward";
-    expect_count(bottom_diff, bottom.count, fn, "bottom_diff");
-    expect_count(top_diff, bottom.count, fn, "top_diff");
-    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &bottom});
-    float* bd = F(bottom_diff, fn, "bottom_diff");
-    const float *td = CF(top_diff, fn, "top_diff"), *b = CF(bottom, fn, "bottom");
+    const Elementwise e = elementwise_backward("relu_backward", bottom_diff, top_diff, bottom, "bottom");
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(relu_backward_gpu(bd, td, b, bottom.count, negative_slope, g_stream));
-    else relu_backward_cpu(bd, td, b, bottom.count, negative_slope);
+    if (e.gpu) LRCN_GPU(relu_backward_gpu(e.out, e.a, e.b, e.n, negative_slope, g_stream));
+    else relu_backward_cpu(e.out, e.a, e.b, e.n, negative_slope);
   });
 
   // ---- conv ----------------------------------------------------------------------------------
@@ -434,46 +446,28 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   // in place allowed. Dropout at TRAIN: forward(top, bottom, ...), backward(bottom_diff, top_diff, ...)
   // with the mask recomputed from (seed, element index): see layers/neuron.h.
   m.def("sigmoid_forward", [](Arr top, Arr bottom) {
-    const char* fn = "sigmoid_forward";
-    expect_count(top, bottom.count, fn, "top");
-    const bool gpu = same_device(fn, {&top, &bottom});
-    float* t = F(top, fn, "top");
-    const float* b = CF(bottom, fn, "bottom");
+    const Elementwise e = elementwise_forward("sigmoid_forward", top, bottom);
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(sigmoid_forward_gpu(t, b, bottom.count, g_stream));
-    else sigmoid_forward_cpu(t, b, bottom.count);
+    if (e.gpu) LRCN_GPU(sigmoid_forward_gpu(e.out, e.a, e.n, g_stream));
+    else sigmoid_forward_cpu(e.out, e.a, e.n);
   });
   m.def("sigmoid_backward", [](Arr bottom_diff, Arr top_diff, Arr top) {
-    const char* fn = "sigmoid_backward";
-    expect_count(bottom_diff, top.count, fn, "bottom_diff");
-    expect_count(top_diff, top.count, fn, "top_diff");
-    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
-    float* bd = F(bottom_diff, fn, "bottom_diff");
-    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    const Elementwise e = elementwise_backward("sigmoid_backward", bottom_diff, top_diff, top, "top");
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(sigmoid_backward_gpu(bd, td, t, top.count, g_stream));
-    else sigmoid_backward_cpu(bd, td, t, top.count);
+    if (e.gpu) LRCN_GPU(sigmoid_backward_gpu(e.out, e.a, e.b, e.n, g_stream));
+    else sigmoid_backward_cpu(e.out, e.a, e.b, e.n);
   });
   m.def("tanh_forward", [](Arr top, Arr bottom) {
-    const char* fn = "tanh_forward";
-    expect_count(top, bottom.count, fn, "top");
-    const bool gpu = same_device(fn, {&top, &bottom});
-    float* t = F(top, fn, "top");
-    const float* b = CF(bottom, fn, "bottom");
+    const Elementwise e = elementwise_forward("tanh_forward", top, bottom);
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(tanh_forward_gpu(t, b, bottom.count, g_stream));
-    else tanh_forward_cpu(t, b, bottom.count);
+    if (e.gpu) LRCN_GPU(tanh_forward_gpu(e.out, e.a, e.n, g_stream));
+    else tanh_forward_cpu(e.out, e.a, e.n);
   });
   m.def("tanh_backward", [](Arr bottom_diff, Arr top_diff, Arr top) {
-    const char* fn = "tanh_backward";
-    expect_count(bottom_diff, top.count, fn, "bottom_diff");
-    expect_count(top_diff, top.count, fn, "top_diff");
-    const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &top});
-    float* bd = F(bottom_diff, fn, "bottom_diff");
-    const float *td = CF(top_diff, fn, "top_diff"), *t = CF(top, fn, "top");
+    const Elementwise e = elementwise_backward("tanh_backward", bottom_diff, top_diff, top, "top");
     py::gil_scoped_release nogil;
-    if (gpu) LRCN_GPU(tanh_backward_gpu(bd, td, t, top.count, g_stream));
-    else tanh_backward_cpu(bd, td, t, top.count);
+    if (e.gpu) LRCN_GPU(tanh_backward_gpu(e.out, e.a, e.b, e.n, g_stream));
+    else tanh_backward_cpu(e.out, e.a, e.b, e.n);
   });
   m.def("dropout_forward", [](Arr top, Arr bottom, uint64_t seed, uint32_t threshold, float scale) {
     const char* fn = "dropout_forward";
