@@ -16,7 +16,7 @@ H200. Each time is the fastest of --repeat runs after a warm-up, ours and PyTorc
 (the project machine is shared: the fastest run is the least disturbed one; numbers still vary by tens
 of % between runs; with --threads 1 the times are the process's CPU time, which is robust to that).
 ratio = ours / PyTorch (< 1: ours is faster). Our CPU GEMMs are OpenBLAS's, and its kernel set (recorded
-as openblas_core) halves or doubles them on AVX-512 machines: this environment sets
+as blas_core) halves or doubles them on AVX-512 machines: this environment sets
 OPENBLAS_CORETYPE=Haswell (AVX2); OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 kernels.
 
     python benchmarks/bench_conv.py --quick                 # CPU, 2 threads
@@ -24,7 +24,6 @@ OPENBLAS_CORETYPE=Haswell (AVX2); OPENBLAS_CORETYPE=SkylakeX selects the AVX-512
     python benchmarks/bench_conv.py --device gpu            # needs cupy and a device; cuDNN if torch has CUDA
 """
 import argparse
-import ctypes
 import datetime
 import json
 import os
@@ -202,20 +201,6 @@ def totals(rows):
     return out
 
 
-def openblas_core(library):
-    """The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; OPENBLAS_CORETYPE overrides it)."""
-    path = library.split(" (")[0]
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError:
-        return None
-    for name in ("scipy_openblas_get_corename", "scipy_openblas_get_corename64_"):
-        if hasattr(lib, name):
-            getattr(lib, name).restype = ctypes.c_char_p
-            return getattr(lib, name)().decode()
-    return None
-
-
 def main():
     global caffe, K, Blob, REGISTRY, TEST, parse_file  # imported below, once OMP_NUM_THREADS is set
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,7 +215,7 @@ def main():
         args.repeat = 2
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by OpenMP when lrcn_native loads it
     import lrcn_native as caffe
-    from lrcn_native.backend import K, blas_library
+    from lrcn_native.backend import K, blas_core, blas_library
     from lrcn_native.blob import Blob
     from lrcn_native.layer import REGISTRY, TEST
     from lrcn_native.proto.text import parse_file
@@ -251,7 +236,7 @@ def main():
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
                "clock": "process_time" if args.threads == 1 and args.device == "cpu" else "perf_counter",
                "frames": args.frames, "threads": args.threads, "repeat": args.repeat, "quick": args.quick,
-               "blas": blas_library, "openblas_core": openblas_core(blas_library),
+               "blas": blas_library, "openblas_core": blas_core,
                "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
                "torch": torch.__version__ if torch is not None else None,
                "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),

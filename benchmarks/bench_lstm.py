@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K, blas_library  # noqa: E402
+from lrcn_native.backend import K, blas_core, blas_library  # noqa: E402
 from lrcn_native.blob import Blob  # noqa: E402
 from lrcn_native.layer import REGISTRY, TRAIN  # noqa: E402
 from lrcn_native.proto.text import parse  # noqa: E402
@@ -59,20 +59,6 @@ def gflop(T, N, D, S, H, backward):
     G = 4 * H
     fwd = 2.0 * (T * N * D * G + N * S * G + T * N * H * G)
     return (fwd * 3 if backward else fwd) / 1e9
-
-
-def openblas_core():
-    """The kernel family OpenBLAS chose for this CPU (OPENBLAS_CORETYPE overrides it), or None."""
-    import ctypes
-    try:
-        lib = ctypes.CDLL(blas_library.split(" (")[0])
-        for name in ("scipy_openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename"):
-            if hasattr(lib, name):
-                getattr(lib, name).restype = ctypes.c_char_p
-                return getattr(lib, name)().decode()
-    except OSError:
-        pass
-    return None
 
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -166,10 +152,10 @@ def main():
             print("PyTorch has no CUDA: our numbers only")
             torch = None
     rng = np.random.default_rng(0)
-    print(f"BLAS: {blas_library}, OpenBLAS kernels: {openblas_core()}")
+    print(f"BLAS: {blas_library}, OpenBLAS kernels: {blas_core}")
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
                "threads": args.threads, "repeat": args.repeat, "clock": args.clock, "blas": blas_library,
-               "openblas_core": openblas_core(),
+               "openblas_core": blas_core,
                "torch": torch.__version__ if torch is not None else None,
                "cudnn": (torch.backends.cudnn.version() if torch is not None and args.device == "gpu" else None),
                "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),

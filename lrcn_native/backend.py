@@ -63,6 +63,22 @@ def _init_blas():
                       + "; ".join(errors))
 
 
+def _corename():
+    """The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; OPENBLAS_CORETYPE overrides it), or None."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL(K.gemm_cpu_library().split(" (")[0])
+    except OSError:
+        return None
+    for name in ("scipy_openblas_get_corename", "scipy_openblas_get_corename64_"):
+        if hasattr(lib, name):
+            getattr(lib, name).restype = ctypes.c_char_p
+            return getattr(lib, name)().decode()
+    return None
+
+
 _init_blas()
 blas_library = K.gemm_cpu_library()
+blas_core = _corename()
+log.info("OpenBLAS kernels: %s", blas_core)
 has_cuda = bool(K.has_cuda)
