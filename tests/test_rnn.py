@@ -3,6 +3,7 @@ difference gradients for every bottom and parameter, GPU parity. The machinery i
 (carried state, N changes, errors) is tested in test_lstm.py."""
 import numpy as np
 from util import forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
+from test_lstm import data  # x, cont (fresh starts at t = 0 and mid-stream) and the static input
 
 FILLERS = ('weight_filler { type: "uniform" min: -0.5 max: 0.5 } '
            'bias_filler { type: "uniform" min: -0.5 max: 0.5 }')
@@ -28,17 +29,6 @@ def reference(x, cont, params, x_static=None, h=None):
         h = np.tanh(x[t] @ W_xh.T + b_h + static + (cont[t][:, None] * h) @ W_hh.T)
         out.append(np.tanh(h @ W_ho.T + b_o))
     return np.stack(out), h
-
-
-def data(T, N, D, seed=0, S=None):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (T, N, D)).astype(np.float32)
-    cont = np.ones((T, N), np.float32)
-    cont[0] = 0
-    cont[T // 2, 0] = 0
-    if S is None:
-        return [x, cont]
-    return [x, cont, rng.uniform(-1, 1, (N, S)).astype(np.float32)]
 
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}  # float32 against float64 over a few steps of O(1) values
