@@ -1,0 +1,74 @@
+"""What every bench_*.py shares: the baseline import order, the package to time, the timer, the CPU peak,
+the machine header and where results go.
+
+Import this module before lrcn_native: it imports PyTorch (the baseline) first, so that PyTorch's OpenMP
+runtime starts with its own defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours. The
+benchmarks time the installed lrcn_native; without one they fall back to this source tree (built in place).
+"""
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if importlib.util.find_spec("lrcn_native") is None:
+    sys.path.insert(0, ROOT)
+
+# GFLOP/s: one CPU core of the project machine (AVX-512 FMA; the 2-core machine: 420), an H200's fp32 FMA rate.
+PEAK_GFLOPS = {"cpu": 210.0, "gpu": 67000.0}
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def best_seconds(fn, repeat, warmup=1, sync=lambda: None, clock="wall"):
+    """The fastest of ``repeat`` runs of fn() after ``warmup`` runs: the least disturbed on a shared machine."""
+    now = CLOCK[clock]
+    for _ in range(warmup):
+        fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = now()
+        fn()
+        sync()
+        best = min(best, now() - t0)
+    return best
+
+
+def add_arguments(ap):
+    """--quick (a run of a second or two that checks the benchmark works) and --out-dir."""
+    ap.add_argument("--quick", action="store_true", help="a run of a second or two: checks the benchmark works")
+    ap.add_argument("--out-dir", default=os.path.join(HERE, "results"), help="where the JSON goes")
+
+
+def header(**extra):
+    """The machine and software a result was measured on; call ``finish`` on it at the end."""
+    import numpy
+    import lrcn_native
+    from lrcn_native.backend import blas_core, blas_library
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                        "load_average_before": os.getloadavg(), "python": platform.python_version(),
+                        "numpy": numpy.__version__, "blas": blas_library, "openblas_core": blas_core,
+                        "torch": torch.__version__ if torch is not None else None,
+                        "lrcn_native": os.path.dirname(lrcn_native.__file__)},
+            **extra}
+
+
+def save(results, name, args):
+    """Writes results (from ``header``) to <out-dir>/<name>.json, with the load average after the run."""
+    results["machine"]["load_average_after"] = os.getloadavg()
+    os.makedirs(args.out_dir, exist_ok=True)
+    path = os.path.join(args.out_dir, name + ".json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {path}")
+    return path
