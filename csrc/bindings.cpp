@@ -1,6 +1,6 @@
 // The one boundary between Python and the kernels. Compiled twice: as lrcn_native._C (CPU only) and,
 // with LRCN_WITH_CUDA, as lrcn_native._cuda (CPU and GPU). Every function takes arrays that expose
-// __array_interface__ (numpy, host) or __cuda_array_interface__ (cupy, device), checks dtype,
+// the buffer protocol (numpy, host) or __cuda_array_interface__ (cupy, device), checks dtype,
 // contiguity, device and element counts here, once, then releases the GIL and calls the kernel chosen
 // by the arrays' device. Kernels never see Python objects.
 #include <pybind11/pybind11.h>
@@ -49,16 +49,12 @@ template <>
 struct type_caster<Arr> {
   PYBIND11_TYPE_CASTER(Arr, const_name("ndarray"));
   bool load(handle src, bool) {
-    object iface;
-    if (hasattr(src, "__cuda_array_interface__")) {
-      iface = src.attr("__cuda_array_interface__");
-      value.gpu = true;
-    } else if (hasattr(src, "__array_interface__")) {
-      iface = src.attr("__array_interface__");
-    } else {
-      return false;
-    }
-    dict d = reinterpret_borrow<dict>(iface);
+    // Host arrays through the buffer protocol (~10× cheaper than reading __array_interface__'s dict);
+    // device arrays (cupy) have no buffer and come through __cuda_array_interface__.
+    if (PyObject_CheckBuffer(src.ptr())) return load_buffer(src);
+    if (!hasattr(src, "__cuda_array_interface__")) return false;
+    value.gpu = true;
+    dict d = src.attr("__cuda_array_interface__");
     value.typestr = d["typestr"].cast<std::string>();
     tuple data = d["data"].cast<tuple>();
     value.ptr = reinterpret_cast<void*>(data[0].cast<uintptr_t>());
@@ -75,6 +71,37 @@ struct type_caster<Arr> {
       }
     }
     return true;
+  }
+  bool load_buffer(handle src) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(src.ptr(), &view, PyBUF_RECORDS_RO) != 0) {
+      PyErr_Clear();
+      return false;
+    }
+    // The pointer stays valid after the release: the caller holds the array for the whole call.
+    value.ptr = view.buf;
+    value.readonly = view.readonly;
+    value.typestr = typestr(view.format, view.itemsize);
+    value.shape.assign(view.shape, view.shape + view.ndim);
+    value.count = 1;
+    for (auto s : value.shape) value.count *= s;
+    int64_t expect = view.itemsize;
+    for (int i = view.ndim - 1; i >= 0 && value.count > 1; --i) {
+      if (view.shape[i] != 1 && view.strides[i] != expect) value.contiguous = false;
+      expect *= view.shape[i];
+    }
+    PyBuffer_Release(&view);
+    return true;
+  }
+  // numpy's typestr ("<f4", "<i4", "|u1", ...) of a buffer's struct format, for the checks and messages.
+  static std::string typestr(const char* format, Py_ssize_t itemsize) {
+    if (!format) format = "B";
+    const bool big = *format == '>' || *format == '!';
+    while (std::strchr("@=<>!", *format) && *format) ++format;
+    const char f = *format;
+    const char kind = f == 'f' || f == 'd' || f == 'e' ? 'f' : f == '?' ? 'b'
+                      : std::strchr("bhilqn", f)  ? 'i' : std::strchr("BHILQN", f) ? 'u' : 'V';
+    return std::string(itemsize == 1 ? "|" : big ? ">" : "<") + kind + std::to_string(itemsize);
   }
   static handle cast(const Arr&, return_value_policy, handle) { return none().release(); }
 };

@@ -52,6 +52,7 @@ class Blob:
     def __init__(self, *shape):
         self._shape, self._count = (), 0
         self._data, self._diff = _Synced(0), _Synced(0)
+        self._views = {}  # (memory, on the device) → (its buffer, the shaped view of it): one view per shape
         if shape:
             self.reshape(*shape)
 
@@ -59,6 +60,10 @@ class Blob:
     def reshape(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
+        # Every layer reshapes its tops before each forward, mostly to the same shape. (A new Blob() has
+        # shape () but no element; reshaping it to () makes the one-element scalar blob.)
+        if shape == self._shape and (shape or self._count):
+            return
         shape = tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):
             raise ValueError(f"blob shape {shape} has a negative dimension")
@@ -66,6 +71,7 @@ class Blob:
         if count > np.iinfo(np.int32).max:
             raise ValueError(f"blob shape {shape} has {count} elements, more than Caffe's int32 limit")
         self._shape, self._count = shape, count
+        self._views.clear()
         if count > self._data.size:
             self._data, self._diff = _Synced(count), _Synced(count)
 
@@ -77,11 +83,13 @@ class Blob:
         if other.count != self._count:
             raise ValueError(f"share_data: counts differ ({self._count} vs {other.count})")
         self._data = other._data
+        self._views.clear()
 
     def share_diff(self, other):
         if other.count != self._count:
             raise ValueError(f"share_diff: counts differ ({self._count} vs {other.count})")
         self._diff = other._diff
+        self._views.clear()
 
     @property
     def shape(self):
@@ -112,7 +120,12 @@ class Blob:
     # --- views ----------------------------------------------------------------------------------
     def _view(self, mem, gpu, write):
         buf = mem.gpu(write) if gpu else mem.cpu(write)
-        return buf[: self._count].reshape(self._shape)
+        cached = self._views.get((mem, gpu))
+        if cached is not None and cached[0] is buf:
+            return cached[1]
+        view = buf[: self._count].reshape(self._shape)
+        self._views[(mem, gpu)] = (buf, view)
+        return view
 
     data = property(lambda self: self._view(self._data, False, True), doc="host data, marked newest")
     diff = property(lambda self: self._view(self._diff, False, True), doc="host diff, marked newest")
