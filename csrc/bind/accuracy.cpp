@@ -30,7 +30,8 @@ void bind_accuracy(py::module_& m) {
       else stats = accuracy_forward_cpu(acc, pc, b, l, d.outer, d.channels, d.inner, top_k, has_ignore, ignore);
     }
     check_labels(stats, d.channels, ignore_label, fn);
-  }, py::arg("accuracy"), py::arg("per_class"), py::arg("bottom"), py::arg("label"), py::arg("axis"), py::arg("top_k"), py::arg("ignore_label"));
+  }, py::arg("accuracy"), py::arg("per_class"), py::arg("bottom"), py::arg("label"), py::arg("axis"),
+        py::arg("top_k"), py::arg("ignore_label"));
 }
 
 }  // namespace lrcn::bind

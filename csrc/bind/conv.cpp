@@ -81,7 +81,8 @@ void bind_conv(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(conv_backward_gpu(bd, wd, bid, td, b, w, s, scratch->count, g, g_stream));
     else conv_backward_cpu(bd, wd, bid, td, b, w, g);
-  }, py::arg("bottom_diff"), py::arg("weight_diff"), py::arg("bias_diff"), py::arg("top_diff"), py::arg("bottom"), py::arg("weight"), py::arg("scratch"), py::arg("geom"));
+  }, py::arg("bottom_diff"), py::arg("weight_diff"), py::arg("bias_diff"), py::arg("top_diff"), py::arg("bottom"),
+        py::arg("weight"), py::arg("scratch"), py::arg("geom"));
 }
 
 }  // namespace lrcn::bind

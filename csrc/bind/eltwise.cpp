@@ -56,7 +56,8 @@ void bind_eltwise(py::module_& m) {
       LRCN_GPU(eltwise_backward_gpu(bd, td, t, b.data(), mk, coeff.data(), k, i, top.count, op, stable_prod_grad,
                                     g_stream));
     else eltwise_backward_cpu(bd, td, t, b.data(), mk, coeff.data(), k, i, top.count, op, stable_prod_grad);
-  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("top"), py::arg("bottoms"), py::arg("mask"), py::arg("i"), py::arg("op"), py::arg("coeff"), py::arg("stable_prod_grad"));
+  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("top"), py::arg("bottoms"), py::arg("mask"), py::arg("i"),
+        py::arg("op"), py::arg("coeff"), py::arg("stable_prod_grad"));
   // SUM scaled by a coefficient blob of k·num values, k = len(coeff) bottoms of num·dim (layers/eltwise.h).
   auto coeff_blob_rows = [](const char* fn, const Arr& top, const Arr& coeff_blob, size_t k) {
     if (k == 0 || coeff_blob.count % static_cast<int64_t>(k) != 0)

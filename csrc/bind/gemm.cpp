@@ -25,7 +25,8 @@ void bind_gemm(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(gemm_gpu(trans_a, trans_b, m_, n_, k_, alpha, a, lda, b, ldb, beta, c, n_, g_stream));
     else gemm_cpu(trans_a, trans_b, m_, n_, k_, alpha, a, lda, b, ldb, beta, c, n_);
-  }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("A"), py::arg("B"), py::arg("beta"), py::arg("C"));
+  }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("A"), py::arg("B"), py::arg("beta"),
+        py::arg("C"));
 }
 
 }  // namespace lrcn::bind

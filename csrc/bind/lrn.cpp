@@ -32,7 +32,8 @@ void bind_lrn(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(lrn_forward_gpu(t, s, b, p, g_stream));
     else lrn_forward_cpu(t, s, b, p);
-  }, py::arg("top"), py::arg("scale"), py::arg("bottom"), py::arg("local_size"), py::arg("alpha"), py::arg("beta"), py::arg("k"), py::arg("region"));
+  }, py::arg("top"), py::arg("scale"), py::arg("bottom"), py::arg("local_size"), py::arg("alpha"), py::arg("beta"),
+        py::arg("k"), py::arg("region"));
   // bottom_diff (overwritten), top_diff, top, scale (from lrn_forward), bottom: N×C×H×W.
   m.def("lrn_backward", [lrn_params](Arr bottom_diff, Arr top_diff, Arr top, Arr scale, Arr bottom, int local_size,
                                      float alpha, float beta, float k, const std::string& region) {
@@ -49,7 +50,8 @@ void bind_lrn(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(lrn_backward_gpu(bd, td, t, s, b, p, g_stream));
     else lrn_backward_cpu(bd, td, t, s, b, p);
-  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("top"), py::arg("scale"), py::arg("bottom"), py::arg("local_size"), py::arg("alpha"), py::arg("beta"), py::arg("k"), py::arg("region"));
+  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("top"), py::arg("scale"), py::arg("bottom"),
+        py::arg("local_size"), py::arg("alpha"), py::arg("beta"), py::arg("k"), py::arg("region"));
 }
 
 }  // namespace lrcn::bind

@@ -24,18 +24,19 @@ void bind_lstm(py::module_& m) {
     Opt::count(static_gates, (int64_t)d.N * d.G, fn, "static_gates");
     const bool gpu = same_device(fn, {&h, &gates, &c, &hc, &h_T, &c_T, &x, &cont, &h_0, &c_0, &W_xc, &b_c, &W_hc,
                                       Opt::or_(static_gates, h), Opt::or_(x_static, h), Opt::or_(W_static, h)});
-    float *hp = F(h, fn, "h"), *gp = F(gates, fn, "gates"), *cp = F(c, fn, "c"), *hcp = F(hc, fn, "hc");
-    float *hT = F(h_T, fn, "h_T"), *cT = F(c_T, fn, "c_T"), *sg = Opt::w(static_gates, fn, "static_gates");
-    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
-    const float *h0 = CF(h_0, fn, "h_0"), *c0 = CF(c_0, fn, "c_0"), *wx = CF(W_xc, fn, "W_xc"), *b = CF(b_c, fn, "b_c");
-    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hc, fn, "W_hc");
+    LstmForward k;
+    k.h = F(h, fn, "h"), k.gates = F(gates, fn, "gates"), k.c = F(c, fn, "c"), k.hc = F(hc, fn, "hc");
+    k.h_T = F(h_T, fn, "h_T"), k.c_T = F(c_T, fn, "c_T"), k.static_gates = Opt::w(static_gates, fn, "static_gates");
+    k.x = CF(x, fn, "x"), k.cont = CF(cont, fn, "cont"), k.x_static = Opt::r(x_static, fn, "x_static");
+    k.h_0 = CF(h_0, fn, "h_0"), k.c_0 = CF(c_0, fn, "c_0"), k.W_xc = CF(W_xc, fn, "W_xc"), k.b_c = CF(b_c, fn, "b_c");
+    k.W_static = Opt::r(W_static, fn, "W_static"), k.W_hc = CF(W_hc, fn, "W_hc");
+    k.T = d.T, k.N = d.N, k.D = d.D, k.S = d.S, k.H = d.H;
     py::gil_scoped_release nogil;
-    if (gpu)
-      LRCN_GPU(lstm_forward_gpu(hp, gp, cp, hcp, hT, cT, sg, xp, contp, xs, h0, c0, wx, b, ws, wh, d.T, d.N, d.D, d.S,
-                                d.H, g_stream));
-    else
-      lstm_forward_cpu(hp, gp, cp, hcp, hT, cT, sg, xp, contp, xs, h0, c0, wx, b, ws, wh, d.T, d.N, d.D, d.S, d.H);
-  }, py::arg("h"), py::arg("gates"), py::arg("c"), py::arg("hc"), py::arg("h_T"), py::arg("c_T"), py::arg("static_gates"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("h_0"), py::arg("c_0"), py::arg("W_xc"), py::arg("b_c"), py::arg("W_static"), py::arg("W_hc"));
+    if (gpu) LRCN_GPU(lstm_forward_gpu(k, g_stream));
+    else lstm_forward_cpu(k);
+  }, py::arg("h"), py::arg("gates"), py::arg("c"), py::arg("hc"), py::arg("h_T"), py::arg("c_T"),
+        py::arg("static_gates"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("h_0"), py::arg("c_0"),
+        py::arg("W_xc"), py::arg("b_c"), py::arg("W_static"), py::arg("W_hc"));
   m.def("lstm_backward", [](OptArr dx, OptArr dx_static, OptArr dh_0, OptArr dc_0, OptArr dW_xc, OptArr db_c,
                             OptArr dW_static, OptArr dW_hc, Arr dgates, OptArr dgates_sum, Arr dh_next, Arr dc_next,
                             Arr dh, OptArr dh_T, OptArr dc_T, Arr gates, Arr c, Arr hc, Arr c_0, Arr x, Arr cont,
@@ -67,23 +68,25 @@ void bind_lstm(py::module_& m) {
              Opt::or_(dx_static, x), Opt::or_(dh_0, x), Opt::or_(dc_0, x), Opt::or_(dW_xc, x), Opt::or_(db_c, x),
              Opt::or_(dW_static, x), Opt::or_(dW_hc, x), Opt::or_(dgates_sum, x), Opt::or_(dh_T, x),
              Opt::or_(dc_T, x), Opt::or_(x_static, x), Opt::or_(W_static, x)});
-    float *dxp = Opt::w(dx, fn, "dx"), *dxs = Opt::w(dx_static, fn, "dx_static"), *dh0 = Opt::w(dh_0, fn, "dh_0");
-    float *dc0 = Opt::w(dc_0, fn, "dc_0"), *dwx = Opt::w(dW_xc, fn, "dW_xc"), *db = Opt::w(db_c, fn, "db_c");
-    float *dws = Opt::w(dW_static, fn, "dW_static"), *dwh = Opt::w(dW_hc, fn, "dW_hc");
-    float *dg = F(dgates, fn, "dgates"), *dgs = Opt::w(dgates_sum, fn, "dgates_sum");
-    float *dhn = F(dh_next, fn, "dh_next"), *dcn = F(dc_next, fn, "dc_next");
-    const float *dhp = CF(dh, fn, "dh"), *dhT = Opt::r(dh_T, fn, "dh_T"), *dcT = Opt::r(dc_T, fn, "dc_T");
-    const float *gp = CF(gates, fn, "gates"), *cp = CF(c, fn, "c"), *hcp = CF(hc, fn, "hc"), *c0 = CF(c_0, fn, "c_0");
-    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
-    const float *wx = CF(W_xc, fn, "W_xc"), *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hc, fn, "W_hc");
+    LstmBackward k;
+    k.dx = Opt::w(dx, fn, "dx"), k.dx_static = Opt::w(dx_static, fn, "dx_static"), k.dh_0 = Opt::w(dh_0, fn, "dh_0");
+    k.dc_0 = Opt::w(dc_0, fn, "dc_0"), k.dW_xc = Opt::w(dW_xc, fn, "dW_xc"), k.db_c = Opt::w(db_c, fn, "db_c");
+    k.dW_static = Opt::w(dW_static, fn, "dW_static"), k.dW_hc = Opt::w(dW_hc, fn, "dW_hc");
+    k.dgates = F(dgates, fn, "dgates"), k.dgates_sum = Opt::w(dgates_sum, fn, "dgates_sum");
+    k.dh_next = F(dh_next, fn, "dh_next"), k.dc_next = F(dc_next, fn, "dc_next"), k.dh = CF(dh, fn, "dh");
+    k.dh_T = Opt::r(dh_T, fn, "dh_T"), k.dc_T = Opt::r(dc_T, fn, "dc_T"), k.gates = CF(gates, fn, "gates");
+    k.c = CF(c, fn, "c"), k.hc = CF(hc, fn, "hc"), k.c_0 = CF(c_0, fn, "c_0"), k.x = CF(x, fn, "x");
+    k.cont = CF(cont, fn, "cont"), k.x_static = Opt::r(x_static, fn, "x_static"), k.W_xc = CF(W_xc, fn, "W_xc");
+    k.W_static = Opt::r(W_static, fn, "W_static"), k.W_hc = CF(W_hc, fn, "W_hc");
+    k.T = d.T, k.N = d.N, k.D = d.D, k.S = d.S, k.H = d.H;
     py::gil_scoped_release nogil;
-    if (gpu)
-      LRCN_GPU(lstm_backward_gpu(dxp, dxs, dh0, dc0, dwx, db, dws, dwh, dg, dgs, dhn, dcn, dhp, dhT, dcT, gp, cp, hcp,
-                                 c0, xp, contp, xs, wx, ws, wh, d.T, d.N, d.D, d.S, d.H, g_stream));
-    else
-      lstm_backward_cpu(dxp, dxs, dh0, dc0, dwx, db, dws, dwh, dg, dgs, dhn, dcn, dhp, dhT, dcT, gp, cp, hcp, c0, xp,
-                        contp, xs, wx, ws, wh, d.T, d.N, d.D, d.S, d.H);
-  }, py::arg("dx"), py::arg("dx_static"), py::arg("dh_0"), py::arg("dc_0"), py::arg("dW_xc"), py::arg("db_c"), py::arg("dW_static"), py::arg("dW_hc"), py::arg("dgates"), py::arg("dgates_sum"), py::arg("dh_next"), py::arg("dc_next"), py::arg("dh"), py::arg("dh_T"), py::arg("dc_T"), py::arg("gates"), py::arg("c"), py::arg("hc"), py::arg("c_0"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("W_xc"), py::arg("W_static"), py::arg("W_hc"));
+    if (gpu) LRCN_GPU(lstm_backward_gpu(k, g_stream));
+    else lstm_backward_cpu(k);
+  }, py::arg("dx"), py::arg("dx_static"), py::arg("dh_0"), py::arg("dc_0"), py::arg("dW_xc"), py::arg("db_c"),
+        py::arg("dW_static"), py::arg("dW_hc"), py::arg("dgates"), py::arg("dgates_sum"), py::arg("dh_next"),
+        py::arg("dc_next"), py::arg("dh"), py::arg("dh_T"), py::arg("dc_T"), py::arg("gates"), py::arg("c"),
+        py::arg("hc"), py::arg("c_0"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("W_xc"),
+        py::arg("W_static"), py::arg("W_hc"));
   // LSTMUnit: c_prev (N × H), x (N × 4H), cont (N) → c, h (N × H).
   m.def("lstm_unit_forward", [](Arr c, Arr h, Arr c_prev, Arr x, Arr cont) {
     const char* fn = "lstm_unit_forward";
@@ -114,7 +117,8 @@ void bind_lstm(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(lstm_unit_backward_gpu(dcp, dxp, dcc, dhp, cpp, xp, cp, contp, N, H, g_stream));
     else lstm_unit_backward_cpu(dcp, dxp, dcc, dhp, cpp, xp, cp, contp, N, H);
-  }, py::arg("dc_prev"), py::arg("dx"), py::arg("dc"), py::arg("dh"), py::arg("c_prev"), py::arg("x"), py::arg("c"), py::arg("cont"));
+  }, py::arg("dc_prev"), py::arg("dx"), py::arg("dc"), py::arg("dh"), py::arg("c_prev"), py::arg("x"), py::arg("c"),
+        py::arg("cont"));
 }
 
 }  // namespace lrcn::bind

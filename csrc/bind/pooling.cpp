@@ -6,7 +6,8 @@ namespace lrcn::bind {
 
 void bind_pooling(py::module_& m) {
   // (size, kernel, stride, pad, ceil_mode): Caffe's pooled size along one axis.
-  m.def("pooling_output_size", &pooling_output_size, py::arg("size"), py::arg("kernel"), py::arg("stride"), py::arg("pad"), py::arg("ceil_mode"));
+  m.def("pooling_output_size", &pooling_output_size, py::arg("size"), py::arg("kernel"), py::arg("stride"),
+        py::arg("pad"), py::arg("ceil_mode"));
   // The geometry of bottom (N×C×H×W) and top (N×C×PH×PW) under the given window; every window must
   // overlap the image.
   auto pool_geometry = [](const char* fn, PoolMethod method, const Arr& bottom, const Arr& top, int kernel_h,
@@ -53,7 +54,8 @@ void bind_pooling(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(pooling_forward_gpu(t, mk, b, g, pm, g_stream));
     else pooling_forward_cpu(t, mk, b, g, pm);
-  }, py::arg("top"), py::arg("mask"), py::arg("bottom"), py::arg("method"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"));
+  }, py::arg("top"), py::arg("mask"), py::arg("bottom"), py::arg("method"), py::arg("kernel_h"), py::arg("kernel_w"),
+        py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"));
   // bottom_diff: N×C×H×W (overwritten); top_diff, mask (MAX only, from pooling_forward): N×C×PH×PW.
   m.def("pooling_backward", [pool_geometry, pool_method](Arr bottom_diff, Arr top_diff, std::optional<Arr> mask,
                                                          const std::string& method, int kernel_h, int kernel_w,
@@ -71,7 +73,8 @@ void bind_pooling(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(pooling_backward_gpu(bd, td, mk, g, pm, g_stream));
     else pooling_backward_cpu(bd, td, mk, g, pm);
-  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("mask"), py::arg("method"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"));
+  }, py::arg("bottom_diff"), py::arg("top_diff"), py::arg("mask"), py::arg("method"), py::arg("kernel_h"),
+        py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"));
 }
 
 }  // namespace lrcn::bind

@@ -23,19 +23,18 @@ void bind_rnn(py::module_& m) {
     Opt::count(static_z, NH, fn, "static_z");
     const bool gpu = same_device(fn, {&o, &hs, &hc, &h_T, &x, &cont, &h_0, &W_xh, &b_h, &W_hh, &W_ho, &b_o,
                                       Opt::or_(static_z, o), Opt::or_(x_static, o), Opt::or_(W_static, o)});
-    float *op = F(o, fn, "o"), *hsp = F(hs, fn, "hs"), *hcp = F(hc, fn, "hc"), *hT = F(h_T, fn, "h_T");
-    float* sz = Opt::w(static_z, fn, "static_z");
-    const float *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont"), *xs = Opt::r(x_static, fn, "x_static");
-    const float *h0 = CF(h_0, fn, "h_0"), *wx = CF(W_xh, fn, "W_xh"), *bh = CF(b_h, fn, "b_h");
-    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hh, fn, "W_hh"), *wo = CF(W_ho, fn, "W_ho");
-    const float* bo = CF(b_o, fn, "b_o");
+    RnnForward k;
+    k.o = F(o, fn, "o"), k.hs = F(hs, fn, "hs"), k.hc = F(hc, fn, "hc"), k.h_T = F(h_T, fn, "h_T");
+    k.static_z = Opt::w(static_z, fn, "static_z"), k.x = CF(x, fn, "x"), k.cont = CF(cont, fn, "cont");
+    k.x_static = Opt::r(x_static, fn, "x_static"), k.h_0 = CF(h_0, fn, "h_0"), k.W_xh = CF(W_xh, fn, "W_xh");
+    k.b_h = CF(b_h, fn, "b_h"), k.W_static = Opt::r(W_static, fn, "W_static"), k.W_hh = CF(W_hh, fn, "W_hh");
+    k.W_ho = CF(W_ho, fn, "W_ho"), k.b_o = CF(b_o, fn, "b_o"), k.T = d.T, k.N = d.N, k.D = d.D, k.S = d.S, k.H = d.H;
     py::gil_scoped_release nogil;
-    if (gpu)
-      LRCN_GPU(rnn_forward_gpu(op, hsp, hcp, hT, sz, xp, contp, xs, h0, wx, bh, ws, wh, wo, bo, d.T, d.N, d.D, d.S, d.H,
-                               g_stream));
-    else
-      rnn_forward_cpu(op, hsp, hcp, hT, sz, xp, contp, xs, h0, wx, bh, ws, wh, wo, bo, d.T, d.N, d.D, d.S, d.H);
-  }, py::arg("o"), py::arg("hs"), py::arg("hc"), py::arg("h_T"), py::arg("static_z"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("h_0"), py::arg("W_xh"), py::arg("b_h"), py::arg("W_static"), py::arg("W_hh"), py::arg("W_ho"), py::arg("b_o"));
+    if (gpu) LRCN_GPU(rnn_forward_gpu(k, g_stream));
+    else rnn_forward_cpu(k);
+  }, py::arg("o"), py::arg("hs"), py::arg("hc"), py::arg("h_T"), py::arg("static_z"), py::arg("x"), py::arg("cont"),
+        py::arg("x_static"), py::arg("h_0"), py::arg("W_xh"), py::arg("b_h"), py::arg("W_static"), py::arg("W_hh"),
+        py::arg("W_ho"), py::arg("b_o"));
   m.def("rnn_backward", [](OptArr dx, OptArr dx_static, OptArr dh_0, OptArr dW_xh, OptArr db_h, OptArr dW_static,
                            OptArr dW_hh, OptArr dW_ho, OptArr db_o, Arr dzo, Arr dz, OptArr dz_sum, Arr dh_next,
                            Arr do_, OptArr dh_T, Arr o, Arr hs, Arr hc, Arr x, Arr cont, OptArr x_static, Arr W_xh,
@@ -64,23 +63,24 @@ void bind_rnn(py::module_& m) {
              Opt::or_(dx_static, x), Opt::or_(dh_0, x), Opt::or_(dW_xh, x), Opt::or_(db_h, x), Opt::or_(dW_static, x),
              Opt::or_(dW_hh, x), Opt::or_(dW_ho, x), Opt::or_(db_o, x), Opt::or_(dz_sum, x), Opt::or_(dh_T, x),
              Opt::or_(x_static, x), Opt::or_(W_static, x)});
-    float *dxp = Opt::w(dx, fn, "dx"), *dxs = Opt::w(dx_static, fn, "dx_static"), *dh0 = Opt::w(dh_0, fn, "dh_0");
-    float *dwx = Opt::w(dW_xh, fn, "dW_xh"), *dbh = Opt::w(db_h, fn, "db_h"), *dws = Opt::w(dW_static, fn, "dW_static");
-    float *dwh = Opt::w(dW_hh, fn, "dW_hh"), *dwo = Opt::w(dW_ho, fn, "dW_ho"), *dbo = Opt::w(db_o, fn, "db_o");
-    float *dzop = F(dzo, fn, "dzo"), *dzp = F(dz, fn, "dz"), *dzs = Opt::w(dz_sum, fn, "dz_sum");
-    float* dhn = F(dh_next, fn, "dh_next");
-    const float *dop = CF(do_, fn, "do"), *dhT = Opt::r(dh_T, fn, "dh_T"), *op = CF(o, fn, "o");
-    const float *hsp = CF(hs, fn, "hs"), *hcp = CF(hc, fn, "hc"), *xp = CF(x, fn, "x"), *contp = CF(cont, fn, "cont");
-    const float *xs = Opt::r(x_static, fn, "x_static"), *wx = CF(W_xh, fn, "W_xh");
-    const float *ws = Opt::r(W_static, fn, "W_static"), *wh = CF(W_hh, fn, "W_hh"), *wo = CF(W_ho, fn, "W_ho");
+    RnnBackward k;
+    k.dx = Opt::w(dx, fn, "dx"), k.dx_static = Opt::w(dx_static, fn, "dx_static"), k.dh_0 = Opt::w(dh_0, fn, "dh_0");
+    k.dW_xh = Opt::w(dW_xh, fn, "dW_xh"), k.db_h = Opt::w(db_h, fn, "db_h");
+    k.dW_static = Opt::w(dW_static, fn, "dW_static"), k.dW_hh = Opt::w(dW_hh, fn, "dW_hh");
+    k.dW_ho = Opt::w(dW_ho, fn, "dW_ho"), k.db_o = Opt::w(db_o, fn, "db_o"), k.dzo = F(dzo, fn, "dzo");
+    k.dz = F(dz, fn, "dz"), k.dz_sum = Opt::w(dz_sum, fn, "dz_sum"), k.dh_next = F(dh_next, fn, "dh_next");
+    k.do_ = CF(do_, fn, "do"), k.dh_T = Opt::r(dh_T, fn, "dh_T"), k.o = CF(o, fn, "o"), k.hs = CF(hs, fn, "hs");
+    k.hc = CF(hc, fn, "hc"), k.x = CF(x, fn, "x"), k.cont = CF(cont, fn, "cont");
+    k.x_static = Opt::r(x_static, fn, "x_static"), k.W_xh = CF(W_xh, fn, "W_xh");
+    k.W_static = Opt::r(W_static, fn, "W_static"), k.W_hh = CF(W_hh, fn, "W_hh"), k.W_ho = CF(W_ho, fn, "W_ho");
+    k.T = d.T, k.N = d.N, k.D = d.D, k.S = d.S, k.H = d.H;
     py::gil_scoped_release nogil;
-    if (gpu)
-      LRCN_GPU(rnn_backward_gpu(dxp, dxs, dh0, dwx, dbh, dws, dwh, dwo, dbo, dzop, dzp, dzs, dhn, dop, dhT, op, hsp,
-                                hcp, xp, contp, xs, wx, ws, wh, wo, d.T, d.N, d.D, d.S, d.H, g_stream));
-    else
-      rnn_backward_cpu(dxp, dxs, dh0, dwx, dbh, dws, dwh, dwo, dbo, dzop, dzp, dzs, dhn, dop, dhT, op, hsp, hcp, xp,
-                       contp, xs, wx, ws, wh, wo, d.T, d.N, d.D, d.S, d.H);
-  }, py::arg("dx"), py::arg("dx_static"), py::arg("dh_0"), py::arg("dW_xh"), py::arg("db_h"), py::arg("dW_static"), py::arg("dW_hh"), py::arg("dW_ho"), py::arg("db_o"), py::arg("dzo"), py::arg("dz"), py::arg("dz_sum"), py::arg("dh_next"), py::arg("do_"), py::arg("dh_T"), py::arg("o"), py::arg("hs"), py::arg("hc"), py::arg("x"), py::arg("cont"), py::arg("x_static"), py::arg("W_xh"), py::arg("W_static"), py::arg("W_hh"), py::arg("W_ho"));
+    if (gpu) LRCN_GPU(rnn_backward_gpu(k, g_stream));
+    else rnn_backward_cpu(k);
+  }, py::arg("dx"), py::arg("dx_static"), py::arg("dh_0"), py::arg("dW_xh"), py::arg("db_h"), py::arg("dW_static"),
+        py::arg("dW_hh"), py::arg("dW_ho"), py::arg("db_o"), py::arg("dzo"), py::arg("dz"), py::arg("dz_sum"),
+        py::arg("dh_next"), py::arg("do_"), py::arg("dh_T"), py::arg("o"), py::arg("hs"), py::arg("hc"), py::arg("x"),
+        py::arg("cont"), py::arg("x_static"), py::arg("W_xh"), py::arg("W_static"), py::arg("W_hh"), py::arg("W_ho"));
 }
 
 }  // namespace lrcn::bind

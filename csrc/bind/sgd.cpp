@@ -24,7 +24,8 @@ void bind_sgd(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(sgd_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum, g_stream));
     else sgd_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum);
-  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("momentum"));
+  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"),
+        py::arg("l1"), py::arg("rate"), py::arg("momentum"));
   m.def("nesterov_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
                                float rate, float momentum) {
     const bool gpu = sgd_check("nesterov_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
@@ -32,7 +33,8 @@ void bind_sgd(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(nesterov_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum, g_stream));
     else nesterov_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, momentum);
-  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("momentum"));
+  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"),
+        py::arg("l1"), py::arg("rate"), py::arg("momentum"));
   m.def("adagrad_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
                               float rate, float delta) {
     const bool gpu = sgd_check("adagrad_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
@@ -40,7 +42,8 @@ void bind_sgd(py::module_& m) {
     py::gil_scoped_release nogil;
     if (gpu) LRCN_GPU(adagrad_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, delta, g_stream));
     else adagrad_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, delta);
-  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("delta"));
+  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"),
+        py::arg("l1"), py::arg("rate"), py::arg("delta"));
   m.def("rmsprop_update", [=](Arr data, Arr diff, Arr history, float clip, float norm, float decay, bool l1,
                               float rate, float rms_decay, float delta) {
     const bool gpu = sgd_check("rmsprop_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"}});
@@ -49,7 +52,8 @@ void bind_sgd(py::module_& m) {
     if (gpu)
       LRCN_GPU(rmsprop_update_gpu(fp(data), fp(diff), fp(history), data.count, g, rate, rms_decay, delta, g_stream));
     else rmsprop_update_cpu(fp(data), fp(diff), fp(history), data.count, g, rate, rms_decay, delta);
-  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("rms_decay"), py::arg("delta"));
+  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("clip"), py::arg("norm"), py::arg("decay"),
+        py::arg("l1"), py::arg("rate"), py::arg("rms_decay"), py::arg("delta"));
   m.def("adadelta_update", [=](Arr data, Arr diff, Arr history, Arr update_history, float clip, float norm,
                                float decay, bool l1, float rate, float momentum, float delta) {
     const bool gpu = sgd_check("adadelta_update", {{&data, "data"}, {&diff, "diff"}, {&history, "history"},
@@ -60,7 +64,8 @@ void bind_sgd(py::module_& m) {
       LRCN_GPU(adadelta_update_gpu(fp(data), fp(diff), fp(history), fp(update_history), data.count, g, rate, momentum,
                                    delta, g_stream));
     else adadelta_update_cpu(fp(data), fp(diff), fp(history), fp(update_history), data.count, g, rate, momentum, delta);
-  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("update_history"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("momentum"), py::arg("delta"));
+  }, py::arg("data"), py::arg("diff"), py::arg("history"), py::arg("update_history"), py::arg("clip"),
+        py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("momentum"), py::arg("delta"));
   m.def("adam_update", [=](Arr data, Arr diff, Arr m1, Arr m2, float clip, float norm, float decay, bool l1,
                            float rate, float beta1, float beta2, float eps) {
     const bool gpu = sgd_check("adam_update", {{&data, "data"}, {&diff, "diff"}, {&m1, "m"}, {&m2, "v"}});
@@ -69,7 +74,8 @@ void bind_sgd(py::module_& m) {
     if (gpu)
       LRCN_GPU(adam_update_gpu(fp(data), fp(diff), fp(m1), fp(m2), data.count, g, rate, beta1, beta2, eps, g_stream));
     else adam_update_cpu(fp(data), fp(diff), fp(m1), fp(m2), data.count, g, rate, beta1, beta2, eps);
-  }, py::arg("data"), py::arg("diff"), py::arg("m1"), py::arg("m2"), py::arg("clip"), py::arg("norm"), py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"));
+  }, py::arg("data"), py::arg("diff"), py::arg("m1"), py::arg("m2"), py::arg("clip"), py::arg("norm"),
+        py::arg("decay"), py::arg("l1"), py::arg("rate"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"));
 }
 
 }  // namespace lrcn::bind

@@ -32,7 +32,8 @@ void bind_softmax_loss(py::module_& m) {
     }
     check_labels(stats, d.channels, ignore_label, fn);
     return loss_normalizer(mode, d.outer, d.inner, stats.valid);
-  }, py::arg("loss"), py::arg("prob"), py::arg("label"), py::arg("axis"), py::arg("ignore_label"), py::arg("normalization"));
+  }, py::arg("loss"), py::arg("prob"), py::arg("label"), py::arg("axis"), py::arg("ignore_label"),
+        py::arg("normalization"));
   // bottom_diff = (prob − onehot(label)) · loss_diff[0] / normalizer; 0 at ignored positions.
   m.def("softmax_loss_backward", [](Arr bottom_diff, Arr prob, Arr label, Arr loss_diff, int axis,
                                              std::optional<int> ignore_label, float normalizer) {
@@ -50,7 +51,8 @@ void bind_softmax_loss(py::module_& m) {
     if (gpu) LRCN_GPU(softmax_loss_backward_gpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore,
                                                 normalizer, g_stream));
     else softmax_loss_backward_cpu(bd, p, l, ld, d.outer, d.channels, d.inner, has_ignore, ignore, normalizer);
-  }, py::arg("bottom_diff"), py::arg("prob"), py::arg("label"), py::arg("loss_diff"), py::arg("axis"), py::arg("ignore_label"), py::arg("normalizer"));
+  }, py::arg("bottom_diff"), py::arg("prob"), py::arg("label"), py::arg("loss_diff"), py::arg("axis"),
+        py::arg("ignore_label"), py::arg("normalizer"));
 }
 
 }  // namespace lrcn::bind

@@ -65,88 +65,47 @@ void lstm_step_backward(float* dz, float* dc_next, const float* dh, const float*
 }
 }  // namespace
 
-void recurrent_gate_rows_cpu(float* y, const float* x, const float* s, int N, int H) {
-  for (int n = 0; n < N; ++n)
-    for (int d = 0; d < H; ++d) y[(int64_t)n * H + d] = s[n] * x[(int64_t)n * H + d];
-}
-
-void recurrent_colsum_cpu(float* y, const float* X, int64_t R, int64_t C, bool accumulate) {
-  constexpr int64_t kBlock = 256;  // columns per thread; each block sums its rows in order
-#pragma omp parallel for if (R * C >= 65536)
-  for (int64_t j0 = 0; j0 < C; j0 += kBlock) {
-    const int64_t j1 = std::min(C, j0 + kBlock);
-    if (!accumulate)
-      for (int64_t j = j0; j < j1; ++j) y[j] = 0.f;
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t j = j0; j < j1; ++j) y[j] += X[r * C + j];
-  }
-}
-
-void recurrent_weight_backward_cpu(float* dx, float* dx_static, float* dW_x, float* db, float* dW_s, float* dW_h,
-                                   float* dz_sum, const float* dz, const float* x, const float* x_static,
-                                   const float* hc, const float* W_x, const float* W_s, int T, int N, int D, int S,
-                                   int H, int G) {
-  const int TN = T * N;
-  if (dW_x) gemm_cpu(true, false, G, D, TN, 1.f, dz, G, x, D, 1.f, dW_x, D);
-  if (db) recurrent_colsum_cpu(db, dz, TN, G, true);
-  if (dW_h) gemm_cpu(true, false, G, H, TN, 1.f, dz, G, hc, H, 1.f, dW_h, H);
-  if (dx) gemm_cpu(false, false, TN, D, G, 1.f, dz, G, W_x, D, 0.f, dx, D);
-  if (S > 0 && (dW_s || dx_static)) {
-    recurrent_colsum_cpu(dz_sum, dz, T, (int64_t)N * G, false);
-    if (dW_s) gemm_cpu(true, false, G, S, N, 1.f, dz_sum, G, x_static, S, 1.f, dW_s, S);
-    if (dx_static) gemm_cpu(false, false, N, S, G, 1.f, dz_sum, G, W_s, S, 0.f, dx_static, S);
-  }
-}
-
-void lstm_forward_cpu(float* h, float* gates, float* c, float* hc, float* h_T, float* c_T, float* static_gates,
-                      const float* x, const float* cont, const float* x_static, const float* h_0,
-                      const float* c_0, const float* W_xc, const float* b_c, const float* W_static,
-                      const float* W_hc, int T, int N, int D, int S, int H) {
-  const int G = 4 * H;
-  const int64_t NH = (int64_t)N * H, NG = (int64_t)N * G;
-  gemm_cpu(false, true, T * N, G, D, 1.f, x, D, W_xc, D, 0.f, gates, G);  // W_xc·x_t for every t at once
+void lstm_forward_cpu(const LstmForward& p) {
+  const int G = 4 * p.H;
+  const int64_t NH = (int64_t)p.N * p.H, NG = (int64_t)p.N * G;
+  gemm_cpu(false, true, p.T * p.N, G, p.D, 1.f, p.x, p.D, p.W_xc, p.D, 0.f, p.gates, G);  // W_xc·x_t for every t at once
   // What every step adds: b_c, or per stream W_static·x_static + b_c.
-  const float* offset = b_c;
+  const float* offset = p.b_c;
   int64_t offset_stride = 0;
-  if (S > 0) {
-    for (int n = 0; n < N; ++n) std::memcpy(static_gates + (int64_t)n * G, b_c, G * sizeof(float));
-    gemm_cpu(false, true, N, G, S, 1.f, x_static, S, W_static, S, 1.f, static_gates, G);
-    offset = static_gates, offset_stride = G;
+  if (p.S > 0) {
+    for (int n = 0; n < p.N; ++n) std::memcpy(p.static_gates + (int64_t)n * G, p.b_c, G * sizeof(float));
+    gemm_cpu(false, true, p.N, G, p.S, 1.f, p.x_static, p.S, p.W_static, p.S, 1.f, p.static_gates, G);
+    offset = p.static_gates, offset_stride = G;
   }
-  recurrent_gate_rows_cpu(hc, h_0, cont, N, H);
-  for (int t = 0; t < T; ++t) {
-    const bool last = t == T - 1;
-    gemm_cpu(false, true, N, G, H, 1.f, hc + t * NH, H, W_hc, H, 1.f, gates + t * NG, G);
-    lstm_step_forward(gates + t * NG, c + t * NH, h + t * NH, last ? nullptr : hc + (t + 1) * NH,
-                      t ? c + (t - 1) * NH : c_0, offset, offset_stride, cont + (int64_t)t * N,
-                      last ? nullptr : cont + (int64_t)(t + 1) * N, N, H);
+  recurrent_gate_rows_cpu(p.hc, p.h_0, p.cont, p.N, p.H);
+  for (int t = 0; t < p.T; ++t) {
+    const bool last = t == p.T - 1;
+    gemm_cpu(false, true, p.N, G, p.H, 1.f, p.hc + t * NH, p.H, p.W_hc, p.H, 1.f, p.gates + t * NG, G);
+    lstm_step_forward(p.gates + t * NG, p.c + t * NH, p.h + t * NH, last ? nullptr : p.hc + (t + 1) * NH,
+                      t ? p.c + (t - 1) * NH : p.c_0, offset, offset_stride, p.cont + (int64_t)t * p.N,
+                      last ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.N, p.H);
   }
-  std::memcpy(h_T, h + (T - 1) * NH, NH * sizeof(float));
-  std::memcpy(c_T, c + (T - 1) * NH, NH * sizeof(float));
+  std::memcpy(p.h_T, p.h + (p.T - 1) * NH, NH * sizeof(float));
+  std::memcpy(p.c_T, p.c + (p.T - 1) * NH, NH * sizeof(float));
 }
 
-void lstm_backward_cpu(float* dx, float* dx_static, float* dh_0, float* dc_0, float* dW_xc, float* db_c,
-                       float* dW_static, float* dW_hc, float* dgates, float* dgates_sum, float* dh_next,
-                       float* dc_next, const float* dh, const float* dh_T, const float* dc_T, const float* gates,
-                       const float* c, const float* hc, const float* c_0, const float* x, const float* cont,
-                       const float* x_static, const float* W_xc, const float* W_static, const float* W_hc, int T,
-                       int N, int D, int S, int H) {
-  const int G = 4 * H;
-  const int64_t NH = (int64_t)N * H, NG = (int64_t)N * G;
-  if (dh_T) std::memcpy(dh_next, dh_T, NH * sizeof(float));
-  else std::fill(dh_next, dh_next + NH, 0.f);
-  if (dc_T) std::memcpy(dc_next, dc_T, NH * sizeof(float));
-  else std::fill(dc_next, dc_next + NH, 0.f);
-  for (int t = T - 1; t >= 0; --t) {
-    lstm_step_backward(dgates + t * NG, dc_next, dh + t * NH, dh_next,
-                       t == T - 1 ? nullptr : cont + (int64_t)(t + 1) * N, gates + t * NG, c + t * NH,
-                       t ? c + (t - 1) * NH : c_0, cont + (int64_t)t * N, N, H);
-    if (t > 0 || dh_0) gemm_cpu(false, false, N, H, G, 1.f, dgates + t * NG, G, W_hc, H, 0.f, dh_next, H);
+void lstm_backward_cpu(const LstmBackward& p) {
+  const int G = 4 * p.H;
+  const int64_t NH = (int64_t)p.N * p.H, NG = (int64_t)p.N * G;
+  if (p.dh_T) std::memcpy(p.dh_next, p.dh_T, NH * sizeof(float));
+  else std::fill(p.dh_next, p.dh_next + NH, 0.f);
+  if (p.dc_T) std::memcpy(p.dc_next, p.dc_T, NH * sizeof(float));
+  else std::fill(p.dc_next, p.dc_next + NH, 0.f);
+  for (int t = p.T - 1; t >= 0; --t) {
+    lstm_step_backward(p.dgates + t * NG, p.dc_next, p.dh + t * NH, p.dh_next,
+                       t == p.T - 1 ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.gates + t * NG, p.c + t * NH,
+                       t ? p.c + (t - 1) * NH : p.c_0, p.cont + (int64_t)t * p.N, p.N, p.H);
+    if (t > 0 || p.dh_0) gemm_cpu(false, false, p.N, p.H, G, 1.f, p.dgates + t * NG, G, p.W_hc, p.H, 0.f, p.dh_next, p.H);
   }
-  if (dh_0) recurrent_gate_rows_cpu(dh_0, dh_next, cont, N, H);  // hc_0 = cont_0·h_0
-  if (dc_0) std::memcpy(dc_0, dc_next, NH * sizeof(float));
-  recurrent_weight_backward_cpu(dx, dx_static, dW_xc, db_c, dW_static, dW_hc, dgates_sum, dgates, x, x_static, hc,
-                                W_xc, W_static, T, N, D, S, H, G);
+  if (p.dh_0) recurrent_gate_rows_cpu(p.dh_0, p.dh_next, p.cont, p.N, p.H);  // hc_0 = cont_0·h_0
+  if (p.dc_0) std::memcpy(p.dc_0, p.dc_next, NH * sizeof(float));
+  recurrent_weight_backward_cpu(p.dx, p.dx_static, p.dW_xc, p.db_c, p.dW_static, p.dW_hc, p.dgates_sum, p.dgates, p.x,
+                                p.x_static, p.hc, p.W_xc, p.W_static, p.T, p.N, p.D, p.S, p.H, G);
 }
 
 void lstm_unit_forward_cpu(float* c, float* h, const float* c_prev, const float* x, const float* cont, int N,

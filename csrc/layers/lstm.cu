@@ -41,19 +41,6 @@ __global__ void lstm_step_backward_kernel(float* dz, float* dc_next, const float
   }
 }
 
-__global__ void gate_rows_kernel(float* y, const float* x, const float* s, int N, int H) {
-  LRCN_KERNEL_LOOP(e, (int64_t)N * H) y[e] = s[e / H] * x[e];
-}
-
-// One thread per column, summing its rows in order (the CPU's order, so the sums agree bit for bit).
-__global__ void colsum_kernel(float* y, const float* X, int64_t R, int64_t C, bool accumulate) {
-  LRCN_KERNEL_LOOP(j, C) {
-    float acc = accumulate ? y[j] : 0.f;
-    for (int64_t r = 0; r < R; ++r) acc += X[r * C + j];
-    y[j] = acc;
-  }
-}
-
 __global__ void lstm_unit_forward_kernel(float* c, float* h, const float* c_prev, const float* x, const float* cont,
                                          int N, int H) {
   const int64_t G = 4 * (int64_t)H;
@@ -83,81 +70,49 @@ __global__ void lstm_unit_backward_kernel(float* dc_prev, float* dx, const float
 }
 }  // namespace
 
-void recurrent_gate_rows_gpu(float* y, const float* x, const float* s, int N, int H, cudaStream_t stream) {
-  const int64_t n = (int64_t)N * H;
-  if (n > 0) gate_rows_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, x, s, N, H);
-}
-
-void recurrent_colsum_gpu(float* y, const float* X, int64_t R, int64_t C, bool accumulate, cudaStream_t stream) {
-  if (C > 0) colsum_kernel<<<blocks_for(C), kThreads, 0, stream>>>(y, X, R, C, accumulate);
-}
-
-void recurrent_weight_backward_gpu(float* dx, float* dx_static, float* dW_x, float* db, float* dW_s, float* dW_h,
-                                   float* dz_sum, const float* dz, const float* x, const float* x_static,
-                                   const float* hc, const float* W_x, const float* W_s, int T, int N, int D, int S,
-                                   int H, int G, cudaStream_t stream) {
-  const int TN = T * N;
-  if (dW_x) gemm_gpu(true, false, G, D, TN, 1.f, dz, G, x, D, 1.f, dW_x, D, stream);
-  if (db) recurrent_colsum_gpu(db, dz, TN, G, true, stream);
-  if (dW_h) gemm_gpu(true, false, G, H, TN, 1.f, dz, G, hc, H, 1.f, dW_h, H, stream);
-  if (dx) gemm_gpu(false, false, TN, D, G, 1.f, dz, G, W_x, D, 0.f, dx, D, stream);
-  if (S > 0 && (dW_s || dx_static)) {
-    recurrent_colsum_gpu(dz_sum, dz, T, (int64_t)N * G, false, stream);
-    if (dW_s) gemm_gpu(true, false, G, S, N, 1.f, dz_sum, G, x_static, S, 1.f, dW_s, S, stream);
-    if (dx_static) gemm_gpu(false, false, N, S, G, 1.f, dz_sum, G, W_s, S, 0.f, dx_static, S, stream);
-  }
-}
-
-void lstm_forward_gpu(float* h, float* gates, float* c, float* hc, float* h_T, float* c_T, float* static_gates,
-                      const float* x, const float* cont, const float* x_static, const float* h_0,
-                      const float* c_0, const float* W_xc, const float* b_c, const float* W_static,
-                      const float* W_hc, int T, int N, int D, int S, int H, cudaStream_t stream) {
-  const int G = 4 * H;
-  const int64_t NH = (int64_t)N * H, NG = (int64_t)N * G;
+void lstm_forward_gpu(const LstmForward& p, cudaStream_t stream) {
+  const int G = 4 * p.H;
+  const int64_t NH = (int64_t)p.N * p.H, NG = (int64_t)p.N * G;
   if (NH == 0) return;
-  gemm_gpu(false, true, T * N, G, D, 1.f, x, D, W_xc, D, 0.f, gates, G, stream);
-  const float* offset = b_c;
+  gemm_gpu(false, true, p.T * p.N, G, p.D, 1.f, p.x, p.D, p.W_xc, p.D, 0.f, p.gates, G, stream);
+  const float* offset = p.b_c;
   int64_t offset_stride = 0;
-  if (S > 0) {
-    broadcast_rows_kernel<<<blocks_for(NG), kThreads, 0, stream>>>(static_gates, b_c, N, G);
-    gemm_gpu(false, true, N, G, S, 1.f, x_static, S, W_static, S, 1.f, static_gates, G, stream);
-    offset = static_gates, offset_stride = G;
+  if (p.S > 0) {
+    broadcast_rows_kernel<<<blocks_for(NG), kThreads, 0, stream>>>(p.static_gates, p.b_c, p.N, G);
+    gemm_gpu(false, true, p.N, G, p.S, 1.f, p.x_static, p.S, p.W_static, p.S, 1.f, p.static_gates, G, stream);
+    offset = p.static_gates, offset_stride = G;
   }
-  recurrent_gate_rows_gpu(hc, h_0, cont, N, H, stream);
-  for (int t = 0; t < T; ++t) {
-    const bool last = t == T - 1;
-    gemm_gpu(false, true, N, G, H, 1.f, hc + t * NH, H, W_hc, H, 1.f, gates + t * NG, G, stream);
+  recurrent_gate_rows_gpu(p.hc, p.h_0, p.cont, p.N, p.H, stream);
+  for (int t = 0; t < p.T; ++t) {
+    const bool last = t == p.T - 1;
+    gemm_gpu(false, true, p.N, G, p.H, 1.f, p.hc + t * NH, p.H, p.W_hc, p.H, 1.f, p.gates + t * NG, G, stream);
     lstm_step_forward_kernel<<<blocks_for(NH), kThreads, 0, stream>>>(
-        gates + t * NG, c + t * NH, h + t * NH, last ? nullptr : hc + (t + 1) * NH, t ? c + (t - 1) * NH : c_0,
-        offset, offset_stride, cont + (int64_t)t * N, last ? nullptr : cont + (int64_t)(t + 1) * N, N, H);
+        p.gates + t * NG, p.c + t * NH, p.h + t * NH, last ? nullptr : p.hc + (t + 1) * NH, t ? p.c + (t - 1) * NH : p.c_0,
+        offset, offset_stride, p.cont + (int64_t)t * p.N, last ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.N, p.H);
   }
-  LRCN_CUDA_CHECK(cudaMemcpyAsync(h_T, h + (T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  LRCN_CUDA_CHECK(cudaMemcpyAsync(c_T, c + (T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  LRCN_CUDA_CHECK(cudaMemcpyAsync(p.h_T, p.h + (p.T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  LRCN_CUDA_CHECK(cudaMemcpyAsync(p.c_T, p.c + (p.T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
 }
 
-void lstm_backward_gpu(float* dx, float* dx_static, float* dh_0, float* dc_0, float* dW_xc, float* db_c,
-                       float* dW_static, float* dW_hc, float* dgates, float* dgates_sum, float* dh_next,
-                       float* dc_next, const float* dh, const float* dh_T, const float* dc_T, const float* gates,
-                       const float* c, const float* hc, const float* c_0, const float* x, const float* cont,
-                       const float* x_static, const float* W_xc, const float* W_static, const float* W_hc, int T,
-                       int N, int D, int S, int H, cudaStream_t stream) {
-  const int G = 4 * H;
-  const int64_t NH = (int64_t)N * H, NG = (int64_t)N * G;
+void lstm_backward_gpu(const LstmBackward& p, cudaStream_t stream) {
+  const int G = 4 * p.H;
+  const int64_t NH = (int64_t)p.N * p.H, NG = (int64_t)p.N * G;
   if (NH == 0) return;
-  if (dh_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(dh_next, dh_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  else LRCN_CUDA_CHECK(cudaMemsetAsync(dh_next, 0, NH * sizeof(float), stream));
-  if (dc_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(dc_next, dc_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  else LRCN_CUDA_CHECK(cudaMemsetAsync(dc_next, 0, NH * sizeof(float), stream));
-  for (int t = T - 1; t >= 0; --t) {
+  if (p.dh_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(p.dh_next, p.dh_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  else LRCN_CUDA_CHECK(cudaMemsetAsync(p.dh_next, 0, NH * sizeof(float), stream));
+  if (p.dc_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(p.dc_next, p.dc_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  else LRCN_CUDA_CHECK(cudaMemsetAsync(p.dc_next, 0, NH * sizeof(float), stream));
+  for (int t = p.T - 1; t >= 0; --t) {
     lstm_step_backward_kernel<<<blocks_for(NH), kThreads, 0, stream>>>(
-        dgates + t * NG, dc_next, dh + t * NH, dh_next, t == T - 1 ? nullptr : cont + (int64_t)(t + 1) * N,
-        gates + t * NG, c + t * NH, t ? c + (t - 1) * NH : c_0, cont + (int64_t)t * N, N, H);
-    if (t > 0 || dh_0) gemm_gpu(false, false, N, H, G, 1.f, dgates + t * NG, G, W_hc, H, 0.f, dh_next, H, stream);
+        p.dgates + t * NG, p.dc_next, p.dh + t * NH, p.dh_next, t == p.T - 1 ? nullptr : p.cont + (int64_t)(t + 1) * p.N,
+        p.gates + t * NG, p.c + t * NH, t ? p.c + (t - 1) * NH : p.c_0, p.cont + (int64_t)t * p.N, p.N, p.H);
+    if (t > 0 || p.dh_0)
+      gemm_gpu(false, false, p.N, p.H, G, 1.f, p.dgates + t * NG, G, p.W_hc, p.H, 0.f, p.dh_next, p.H, stream);
   }
-  if (dh_0) recurrent_gate_rows_gpu(dh_0, dh_next, cont, N, H, stream);
-  if (dc_0) LRCN_CUDA_CHECK(cudaMemcpyAsync(dc_0, dc_next, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  recurrent_weight_backward_gpu(dx, dx_static, dW_xc, db_c, dW_static, dW_hc, dgates_sum, dgates, x, x_static, hc,
-                                W_xc, W_static, T, N, D, S, H, G, stream);
+  if (p.dh_0) recurrent_gate_rows_gpu(p.dh_0, p.dh_next, p.cont, p.N, p.H, stream);
+  if (p.dc_0) LRCN_CUDA_CHECK(cudaMemcpyAsync(p.dc_0, p.dc_next, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  recurrent_weight_backward_gpu(p.dx, p.dx_static, p.dW_xc, p.db_c, p.dW_static, p.dW_hc, p.dgates_sum, p.dgates, p.x,
+                                p.x_static, p.hc, p.W_xc, p.W_static, p.T, p.N, p.D, p.S, p.H, G, stream);
 }
 
 void lstm_unit_forward_gpu(float* c, float* h, const float* c_prev, const float* x, const float* cont, int N, int H,

@@ -1,5 +1,4 @@
-// Caffe's LSTM layer over a whole sequence in one call, its standalone LSTMUnit layer, and the pieces the
-// recurrent layers (LSTM, RNN) share.
+// Caffe's LSTM layer over a whole sequence in one call and its standalone LSTMUnit layer.
 //
 // Sizes: T timesteps, N streams, D input size (x's trailing axes flattened), S static input size (0: no
 // static input), H = num_output, G = 4H gate rows in Caffe's order i, f, o, g. All arrays row-major.
@@ -16,6 +15,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "layers/recurrent.h"
 
 
 namespace lrcn {
@@ -75,37 +75,63 @@ LRCN_HD inline void lstm_cell_backward(float i, float f, float o, float g, float
 }
 
 // ---- LSTM: the whole sequence -------------------------------------------------------------------------
-// Outputs: h (T·N × H); gates (T·N × G), the activations i, f, o, g kept for backward; c (T·N × H) cell
-// states; hc (T·N × H), hc_t = cont_t·h_{t−1}, the recurrent GEMM's input, kept for dW_hc; h_T, c_T (N × H)
-// the final states. static_gates (N × G) is scratch for W_xc_static·x_static + b_c (unused when S = 0).
-// Inputs: x (T·N × D), cont (T·N), x_static (N × S) or null, h_0, c_0 (N × H), W_xc (G × D), b_c (G),
-// W_static (G × S) or null, W_hc (G × H).
-void lstm_forward_cpu(float* h, float* gates, float* c, float* hc, float* h_T, float* c_T, float* static_gates,
-                      const float* x, const float* cont, const float* x_static, const float* h_0,
-                      const float* c_0, const float* W_xc, const float* b_c, const float* W_static,
-                      const float* W_hc, int T, int N, int D, int S, int H);
-void lstm_forward_gpu(float* h, float* gates, float* c, float* hc, float* h_T, float* c_T, float* static_gates,
-                      const float* x, const float* cont, const float* x_static, const float* h_0,
-                      const float* c_0, const float* W_xc, const float* b_c, const float* W_static,
-                      const float* W_hc, int T, int N, int D, int S, int H, cudaStream_t stream);
+// The arguments by name: two arrays of one shape cannot be swapped unnoticed. Sizes as above; "or null":
+// optional. static_gates is scratch for W_static·x_static + b_c (unused when S = 0).
+struct LstmForward {
+  float* h = nullptr;             // T·N × H
+  float* gates = nullptr;         // T·N × G, the activations i, f, o, g kept for backward
+  float* c = nullptr;             // T·N × H cell states
+  float* hc = nullptr;            // T·N × H, hc_t = cont_t·h_{t−1}: the recurrent GEMM's input, kept for dW_hc
+  float* h_T = nullptr;           // N × H final states
+  float* c_T = nullptr;           // N × H
+  float* static_gates = nullptr;  // N × G scratch, or null when S = 0
+  const float* x = nullptr;         // T·N × D
+  const float* cont = nullptr;      // T·N
+  const float* x_static = nullptr;  // N × S, or null
+  const float* h_0 = nullptr;       // N × H
+  const float* c_0 = nullptr;       // N × H
+  const float* W_xc = nullptr;      // G × D
+  const float* b_c = nullptr;       // G
+  const float* W_static = nullptr;  // G × S, or null
+  const float* W_hc = nullptr;      // G × H
+  int T = 0, N = 0, D = 0, S = 0, H = 0;
+};
+void lstm_forward_cpu(const LstmForward& p);
+void lstm_forward_gpu(const LstmForward& p, cudaStream_t stream);
 
-// Gradients; any output may be null (not wanted). Input diffs (dx: T·N × D, dx_static: N × S, dh_0, dc_0:
-// N × H) are overwritten, parameter diffs (dW_xc, db_c, dW_static, dW_hc) accumulated. Scratch: dgates
-// (T·N × G), dgates_sum (N × G, static input only), dh_next, dc_next (N × H). dh (T·N × H) is the top diff;
-// dh_T, dc_T (N × H) the diffs of the exposed final states, or null (zero). gates, c, hc, c_0 are the
-// forward's; the state carried in from an earlier forward takes no gradient (its dh_0/dc_0 are null).
-void lstm_backward_cpu(float* dx, float* dx_static, float* dh_0, float* dc_0, float* dW_xc, float* db_c,
-                       float* dW_static, float* dW_hc, float* dgates, float* dgates_sum, float* dh_next,
-                       float* dc_next, const float* dh, const float* dh_T, const float* dc_T, const float* gates,
-                       const float* c, const float* hc, const float* c_0, const float* x, const float* cont,
-                       const float* x_static, const float* W_xc, const float* W_static, const float* W_hc, int T,
-                       int N, int D, int S, int H);
-void lstm_backward_gpu(float* dx, float* dx_static, float* dh_0, float* dc_0, float* dW_xc, float* db_c,
-                       float* dW_static, float* dW_hc, float* dgates, float* dgates_sum, float* dh_next,
-                       float* dc_next, const float* dh, const float* dh_T, const float* dc_T, const float* gates,
-                       const float* c, const float* hc, const float* c_0, const float* x, const float* cont,
-                       const float* x_static, const float* W_xc, const float* W_static, const float* W_hc, int T,
-                       int N, int D, int S, int H, cudaStream_t stream);
+// Gradients; any output may be null (not wanted). Input diffs (dx, dx_static, dh_0, dc_0) are overwritten,
+// parameter diffs (dW_xc, db_c, dW_static, dW_hc) accumulated. The state carried in from an earlier forward
+// takes no gradient (its dh_0/dc_0 are null).
+struct LstmBackward {
+  float* dx = nullptr;          // T·N × D
+  float* dx_static = nullptr;   // N × S
+  float* dh_0 = nullptr;        // N × H
+  float* dc_0 = nullptr;        // N × H
+  float* dW_xc = nullptr;       // G × D
+  float* db_c = nullptr;        // G
+  float* dW_static = nullptr;   // G × S
+  float* dW_hc = nullptr;       // G × H
+  float* dgates = nullptr;      // T·N × G scratch
+  float* dgates_sum = nullptr;  // N × G scratch (static input only)
+  float* dh_next = nullptr;     // N × H scratch
+  float* dc_next = nullptr;     // N × H scratch
+  const float* dh = nullptr;    // T·N × H, the top diff
+  const float* dh_T = nullptr;  // N × H, the exposed final states' diffs, or null (zero)
+  const float* dc_T = nullptr;  // N × H, or null
+  const float* gates = nullptr;  // the forward's gates, c, hc and c_0
+  const float* c = nullptr;
+  const float* hc = nullptr;
+  const float* c_0 = nullptr;
+  const float* x = nullptr;         // the forward's inputs and weights
+  const float* cont = nullptr;
+  const float* x_static = nullptr;
+  const float* W_xc = nullptr;
+  const float* W_static = nullptr;
+  const float* W_hc = nullptr;
+  int T = 0, N = 0, D = 0, S = 0, H = 0;
+};
+void lstm_backward_cpu(const LstmBackward& p);
+void lstm_backward_gpu(const LstmBackward& p, cudaStream_t stream);
 
 // ---- LSTMUnit (Caffe's standalone layer): one step from given pre-activations --------------------------
 // c_prev (N × H), x (N × G) pre-activations (no bias added), cont (N) → c, h (N × H).
@@ -117,25 +143,5 @@ void lstm_unit_backward_cpu(float* dc_prev, float* dx, const float* dc, const fl
                             const float* x, const float* c, const float* cont, int N, int H);
 void lstm_unit_backward_gpu(float* dc_prev, float* dx, const float* dc, const float* dh, const float* c_prev,
                             const float* x, const float* c, const float* cont, int N, int H, cudaStream_t stream);
-
-// ---- shared by the recurrent layers (LSTM: G = 4H; RNN: G = H) ------------------------------------------
-// y (N × H) = s[n]·x (N × H) row by row: the cont gate on a state.
-void recurrent_gate_rows_cpu(float* y, const float* x, const float* s, int N, int H);
-void recurrent_gate_rows_gpu(float* y, const float* x, const float* s, int N, int H, cudaStream_t stream);
-// y (C) = Σ_r X[r] over R rows of X (R × C), in row order; accumulate adds to y instead of overwriting.
-void recurrent_colsum_cpu(float* y, const float* X, int64_t R, int64_t C, bool accumulate);
-void recurrent_colsum_gpu(float* y, const float* X, int64_t R, int64_t C, bool accumulate, cudaStream_t stream);
-// Everything that needs all timesteps' pre-activation diffs dz (T·N × G), each as one GEMM or reduction:
-//   dW_x += dzᵀ·x,  db += Σ_rows dz,  dW_h += dzᵀ·hc,  dx = dz·W_x,
-//   dz_sum = Σ_t dz_t (N × G),  dW_s += dz_sumᵀ·x_static,  dx_static = dz_sum·W_s.
-// Null outputs are skipped. W_x is G × D, W_s G × S, hc T·N × H.
-void recurrent_weight_backward_cpu(float* dx, float* dx_static, float* dW_x, float* db, float* dW_s, float* dW_h,
-                                   float* dz_sum, const float* dz, const float* x, const float* x_static,
-                                   const float* hc, const float* W_x, const float* W_s, int T, int N, int D, int S,
-                                   int H, int G);
-void recurrent_weight_backward_gpu(float* dx, float* dx_static, float* dW_x, float* db, float* dW_s, float* dW_h,
-                                   float* dz_sum, const float* dz, const float* x, const float* x_static,
-                                   const float* hc, const float* W_x, const float* W_s, int T, int N, int D, int S,
-                                   int H, int G, cudaStream_t stream);
 
 }  // namespace lrcn

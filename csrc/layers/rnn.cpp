@@ -35,48 +35,41 @@ void rnn_step_backward(float* dz, const float* dh_next, const float* cont_next, 
 }
 }  // namespace
 
-void rnn_forward_cpu(float* o, float* hs, float* hc, float* h_T, float* static_z, const float* x, const float* cont,
-                     const float* x_static, const float* h_0, const float* W_xh, const float* b_h,
-                     const float* W_static, const float* W_hh, const float* W_ho, const float* b_o, int T, int N,
-                     int D, int S, int H) {
-  const int64_t NH = (int64_t)N * H, TNH = T * NH;
-  gemm_cpu(false, true, T * N, H, D, 1.f, x, D, W_xh, D, 0.f, hs, H);
-  if (S > 0) gemm_cpu(false, true, N, H, S, 1.f, x_static, S, W_static, S, 0.f, static_z, H);
-  recurrent_gate_rows_cpu(hc, h_0, cont, N, H);
-  for (int t = 0; t < T; ++t) {
-    const bool last = t == T - 1;
-    gemm_cpu(false, true, N, H, H, 1.f, hc + t * NH, H, W_hh, H, 1.f, hs + t * NH, H);
-    rnn_step_forward(hs + t * NH, last ? nullptr : hc + (t + 1) * NH, b_h, S > 0 ? static_z : nullptr,
-                     last ? nullptr : cont + (int64_t)(t + 1) * N, N, H);
+void rnn_forward_cpu(const RnnForward& p) {
+  const int64_t NH = (int64_t)p.N * p.H, TNH = p.T * NH;
+  gemm_cpu(false, true, p.T * p.N, p.H, p.D, 1.f, p.x, p.D, p.W_xh, p.D, 0.f, p.hs, p.H);
+  if (p.S > 0) gemm_cpu(false, true, p.N, p.H, p.S, 1.f, p.x_static, p.S, p.W_static, p.S, 0.f, p.static_z, p.H);
+  recurrent_gate_rows_cpu(p.hc, p.h_0, p.cont, p.N, p.H);
+  for (int t = 0; t < p.T; ++t) {
+    const bool last = t == p.T - 1;
+    gemm_cpu(false, true, p.N, p.H, p.H, 1.f, p.hc + t * NH, p.H, p.W_hh, p.H, 1.f, p.hs + t * NH, p.H);
+    rnn_step_forward(p.hs + t * NH, last ? nullptr : p.hc + (t + 1) * NH, p.b_h, p.S > 0 ? p.static_z : nullptr,
+                     last ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.N, p.H);
   }
-  std::memcpy(h_T, hs + (T - 1) * NH, NH * sizeof(float));
-  gemm_cpu(false, true, T * N, H, H, 1.f, hs, H, W_ho, H, 0.f, o, H);
+  std::memcpy(p.h_T, p.hs + (p.T - 1) * NH, NH * sizeof(float));
+  gemm_cpu(false, true, p.T * p.N, p.H, p.H, 1.f, p.hs, p.H, p.W_ho, p.H, 0.f, p.o, p.H);
 #pragma omp parallel for if (TNH >= 16384)
-  for (int64_t e = 0; e < TNH; ++e) o[e] = std::tanh(o[e] + b_o[e % H]);
+  for (int64_t e = 0; e < TNH; ++e) p.o[e] = std::tanh(p.o[e] + p.b_o[e % p.H]);
 }
 
-void rnn_backward_cpu(float* dx, float* dx_static, float* dh_0, float* dW_xh, float* db_h, float* dW_static,
-                      float* dW_hh, float* dW_ho, float* db_o, float* dzo, float* dz, float* dz_sum, float* dh_next,
-                      const float* do_, const float* dh_T, const float* o, const float* hs, const float* hc,
-                      const float* x, const float* cont, const float* x_static, const float* W_xh,
-                      const float* W_static, const float* W_hh, const float* W_ho, int T, int N, int D, int S,
-                      int H) {
-  const int64_t NH = (int64_t)N * H, TNH = T * NH;
+void rnn_backward_cpu(const RnnBackward& p) {
+  const int64_t NH = (int64_t)p.N * p.H, TNH = p.T * NH;
   // The output layer over all timesteps: dzo = do·(1 − o²), dW_ho += dzoᵀ·h, db_o += Σ dzo, dh = dzo·W_ho.
 #pragma omp parallel for if (TNH >= 16384)
-  for (int64_t e = 0; e < TNH; ++e) dzo[e] = do_[e] * (1.f - o[e] * o[e]);
-  if (dW_ho) gemm_cpu(true, false, H, H, T * N, 1.f, dzo, H, hs, H, 1.f, dW_ho, H);
-  if (db_o) recurrent_colsum_cpu(db_o, dzo, T * N, H, true);
-  gemm_cpu(false, false, T * N, H, H, 1.f, dzo, H, W_ho, H, 0.f, dz, H);
+  for (int64_t e = 0; e < TNH; ++e) p.dzo[e] = p.do_[e] * (1.f - p.o[e] * p.o[e]);
+  if (p.dW_ho) gemm_cpu(true, false, p.H, p.H, p.T * p.N, 1.f, p.dzo, p.H, p.hs, p.H, 1.f, p.dW_ho, p.H);
+  if (p.db_o) recurrent_colsum_cpu(p.db_o, p.dzo, p.T * p.N, p.H, true);
+  gemm_cpu(false, false, p.T * p.N, p.H, p.H, 1.f, p.dzo, p.H, p.W_ho, p.H, 0.f, p.dz, p.H);
   // The recurrence in reverse.
-  if (dh_T) std::memcpy(dh_next, dh_T, NH * sizeof(float));
-  else std::fill(dh_next, dh_next + NH, 0.f);
-  for (int t = T - 1; t >= 0; --t) {
-    rnn_step_backward(dz + t * NH, dh_next, t == T - 1 ? nullptr : cont + (int64_t)(t + 1) * N, hs + t * NH, N, H);
-    if (t > 0 || dh_0) gemm_cpu(false, false, N, H, H, 1.f, dz + t * NH, H, W_hh, H, 0.f, dh_next, H);
+  if (p.dh_T) std::memcpy(p.dh_next, p.dh_T, NH * sizeof(float));
+  else std::fill(p.dh_next, p.dh_next + NH, 0.f);
+  for (int t = p.T - 1; t >= 0; --t) {
+    rnn_step_backward(p.dz + t * NH, p.dh_next, t == p.T - 1 ? nullptr : p.cont + (int64_t)(t + 1) * p.N,
+                      p.hs + t * NH, p.N, p.H);
+    if (t > 0 || p.dh_0) gemm_cpu(false, false, p.N, p.H, p.H, 1.f, p.dz + t * NH, p.H, p.W_hh, p.H, 0.f, p.dh_next, p.H);
   }
-  if (dh_0) recurrent_gate_rows_cpu(dh_0, dh_next, cont, N, H);
-  recurrent_weight_backward_cpu(dx, dx_static, dW_xh, db_h, dW_static, dW_hh, dz_sum, dz, x, x_static, hc, W_xh,
-                                W_static, T, N, D, S, H, H);
+  if (p.dh_0) recurrent_gate_rows_cpu(p.dh_0, p.dh_next, p.cont, p.N, p.H);
+  recurrent_weight_backward_cpu(p.dx, p.dx_static, p.dW_xh, p.db_h, p.dW_static, p.dW_hh, p.dz_sum, p.dz, p.x,
+                                p.x_static, p.hc, p.W_xh, p.W_static, p.T, p.N, p.D, p.S, p.H, p.H);
 }
 }  // namespace lrcn

@@ -30,48 +30,41 @@ __global__ void rnn_output_backward_kernel(float* dzo, const float* do_, const f
 }
 }  // namespace
 
-void rnn_forward_gpu(float* o, float* hs, float* hc, float* h_T, float* static_z, const float* x, const float* cont,
-                     const float* x_static, const float* h_0, const float* W_xh, const float* b_h,
-                     const float* W_static, const float* W_hh, const float* W_ho, const float* b_o, int T, int N,
-                     int D, int S, int H, cudaStream_t stream) {
-  const int64_t NH = (int64_t)N * H, TNH = T * NH;
+void rnn_forward_gpu(const RnnForward& p, cudaStream_t stream) {
+  const int64_t NH = (int64_t)p.N * p.H, TNH = p.T * NH;
   if (NH == 0) return;
-  gemm_gpu(false, true, T * N, H, D, 1.f, x, D, W_xh, D, 0.f, hs, H, stream);
-  if (S > 0) gemm_gpu(false, true, N, H, S, 1.f, x_static, S, W_static, S, 0.f, static_z, H, stream);
-  recurrent_gate_rows_gpu(hc, h_0, cont, N, H, stream);
-  for (int t = 0; t < T; ++t) {
-    const bool last = t == T - 1;
-    gemm_gpu(false, true, N, H, H, 1.f, hc + t * NH, H, W_hh, H, 1.f, hs + t * NH, H, stream);
+  gemm_gpu(false, true, p.T * p.N, p.H, p.D, 1.f, p.x, p.D, p.W_xh, p.D, 0.f, p.hs, p.H, stream);
+  if (p.S > 0) gemm_gpu(false, true, p.N, p.H, p.S, 1.f, p.x_static, p.S, p.W_static, p.S, 0.f, p.static_z, p.H, stream);
+  recurrent_gate_rows_gpu(p.hc, p.h_0, p.cont, p.N, p.H, stream);
+  for (int t = 0; t < p.T; ++t) {
+    const bool last = t == p.T - 1;
+    gemm_gpu(false, true, p.N, p.H, p.H, 1.f, p.hc + t * NH, p.H, p.W_hh, p.H, 1.f, p.hs + t * NH, p.H, stream);
     rnn_step_forward_kernel<<<blocks_for(NH), kThreads, 0, stream>>>(
-        hs + t * NH, last ? nullptr : hc + (t + 1) * NH, b_h, S > 0 ? static_z : nullptr,
-        last ? nullptr : cont + (int64_t)(t + 1) * N, N, H);
+        p.hs + t * NH, last ? nullptr : p.hc + (t + 1) * NH, p.b_h, p.S > 0 ? p.static_z : nullptr,
+        last ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.N, p.H);
   }
-  LRCN_CUDA_CHECK(cudaMemcpyAsync(h_T, hs + (T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  gemm_gpu(false, true, T * N, H, H, 1.f, hs, H, W_ho, H, 0.f, o, H, stream);
-  rnn_output_forward_kernel<<<blocks_for(TNH), kThreads, 0, stream>>>(o, b_o, TNH, H);
+  LRCN_CUDA_CHECK(cudaMemcpyAsync(p.h_T, p.hs + (p.T - 1) * NH, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  gemm_gpu(false, true, p.T * p.N, p.H, p.H, 1.f, p.hs, p.H, p.W_ho, p.H, 0.f, p.o, p.H, stream);
+  rnn_output_forward_kernel<<<blocks_for(TNH), kThreads, 0, stream>>>(p.o, p.b_o, TNH, p.H);
 }
 
-void rnn_backward_gpu(float* dx, float* dx_static, float* dh_0, float* dW_xh, float* db_h, float* dW_static,
-                      float* dW_hh, float* dW_ho, float* db_o, float* dzo, float* dz, float* dz_sum, float* dh_next,
-                      const float* do_, const float* dh_T, const float* o, const float* hs, const float* hc,
-                      const float* x, const float* cont, const float* x_static, const float* W_xh,
-                      const float* W_static, const float* W_hh, const float* W_ho, int T, int N, int D, int S, int H,
-                      cudaStream_t stream) {
-  const int64_t NH = (int64_t)N * H, TNH = T * NH;
+void rnn_backward_gpu(const RnnBackward& p, cudaStream_t stream) {
+  const int64_t NH = (int64_t)p.N * p.H, TNH = p.T * NH;
   if (NH == 0) return;
-  rnn_output_backward_kernel<<<blocks_for(TNH), kThreads, 0, stream>>>(dzo, do_, o, TNH);
-  if (dW_ho) gemm_gpu(true, false, H, H, T * N, 1.f, dzo, H, hs, H, 1.f, dW_ho, H, stream);
-  if (db_o) recurrent_colsum_gpu(db_o, dzo, T * N, H, true, stream);
-  gemm_gpu(false, false, T * N, H, H, 1.f, dzo, H, W_ho, H, 0.f, dz, H, stream);
-  if (dh_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(dh_next, dh_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  else LRCN_CUDA_CHECK(cudaMemsetAsync(dh_next, 0, NH * sizeof(float), stream));
-  for (int t = T - 1; t >= 0; --t) {
+  rnn_output_backward_kernel<<<blocks_for(TNH), kThreads, 0, stream>>>(p.dzo, p.do_, p.o, TNH);
+  if (p.dW_ho) gemm_gpu(true, false, p.H, p.H, p.T * p.N, 1.f, p.dzo, p.H, p.hs, p.H, 1.f, p.dW_ho, p.H, stream);
+  if (p.db_o) recurrent_colsum_gpu(p.db_o, p.dzo, p.T * p.N, p.H, true, stream);
+  gemm_gpu(false, false, p.T * p.N, p.H, p.H, 1.f, p.dzo, p.H, p.W_ho, p.H, 0.f, p.dz, p.H, stream);
+  if (p.dh_T) LRCN_CUDA_CHECK(cudaMemcpyAsync(p.dh_next, p.dh_T, NH * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  else LRCN_CUDA_CHECK(cudaMemsetAsync(p.dh_next, 0, NH * sizeof(float), stream));
+  for (int t = p.T - 1; t >= 0; --t) {
     rnn_step_backward_kernel<<<blocks_for(NH), kThreads, 0, stream>>>(
-        dz + t * NH, dh_next, t == T - 1 ? nullptr : cont + (int64_t)(t + 1) * N, hs + t * NH, N, H);
-    if (t > 0 || dh_0) gemm_gpu(false, false, N, H, H, 1.f, dz + t * NH, H, W_hh, H, 0.f, dh_next, H, stream);
+        p.dz + t * NH, p.dh_next, t == p.T - 1 ? nullptr : p.cont + (int64_t)(t + 1) * p.N, p.hs + t * NH, p.N, p.H);
+    if (t > 0 || p.dh_0)
+      gemm_gpu(false, false, p.N, p.H, p.H, 1.f, p.dz + t * NH, p.H, p.W_hh, p.H, 0.f, p.dh_next, p.H, stream);
   }
-  if (dh_0) recurrent_gate_rows_gpu(dh_0, dh_next, cont, N, H, stream);
-  recurrent_weight_backward_gpu(dx, dx_static, dW_xh, db_h, dW_static, dW_hh, dz_sum, dz, x, x_static, hc, W_xh,
-                                W_static, T, N, D, S, H, H, stream);
+  if (p.dh_0) recurrent_gate_rows_gpu(p.dh_0, p.dh_next, p.cont, p.N, p.H, stream);
+  recurrent_weight_backward_gpu(p.dx, p.dx_static, p.dW_xh, p.db_h, p.dW_static, p.dW_hh, p.dz_sum, p.dz, p.x,
+                                p.x_static, p.hc, p.W_xh, p.W_static, p.T, p.N, p.D, p.S, p.H, p.H, stream);
 }
 }  // namespace lrcn
