@@ -1,6 +1,6 @@
 from ..backend import K
 from ..layer import register
-from .lstm import Recurrent
+from .recurrent import Recurrent
 
 
 @register
@@ -8,7 +8,7 @@ class RNN(Recurrent):
     """Caffe's RNN: h_t = tanh(W_hh·(cont_t·h_{t−1}) + W_xh·x_t + b_h [+ W_xh_static·x_static]),
     o_t = tanh(W_ho·h_t + b_o); top o (T × N × H). Blobs in Caffe's order: W_xh (H × D), b_h (H),
     [W_xh_static (H × S)], W_hh (H × H), W_ho (H × H), b_o (H). Bottoms, carried state and expose_hidden
-    (h_0 / h_T only) as the LSTM (lstm.py)."""
+    (h_0 / h_T only) as the LSTM (recurrent.py)."""
     type = "RNN"
     states = ("h",)
 
@@ -43,9 +43,10 @@ class RNN(Recurrent):
         (h_0,), (h_T,) = self.states_io(bottom, top)
         W_xh, b_h, W_static, W_hh, W_ho, b_o = self._weights()
         s = self.scratch
-        K.rnn_forward(s["o"].wdata(), s["hs"].wdata(), s["hc"].wdata(), h_T,
-                      s["static_z"].wdata() if self.static else None, bottom[0].rdata(), bottom[1].rdata(),
-                      bottom[2].rdata() if self.static else None, h_0, W_xh, b_h, W_static, W_hh, W_ho, b_o)
+        K.rnn_forward(o=s["o"].wdata(), hs=s["hs"].wdata(), hc=s["hc"].wdata(), h_T=h_T,
+                      static_z=s["static_z"].wdata() if self.static else None, x=bottom[0].rdata(),
+                      cont=bottom[1].rdata(), x_static=bottom[2].rdata() if self.static else None, h_0=h_0,
+                      W_xh=W_xh, b_h=b_h, W_static=W_static, W_hh=W_hh, W_ho=W_ho, b_o=b_o)
         K.axpby(top[0].wdata(), s["o"].rdata(), 1.0, 0.0)
 
     def backward(self, top, propagate_down, bottom):
@@ -53,10 +54,13 @@ class RNN(Recurrent):
         (dh_0,), (dh_T,) = self.exposed_diffs(bottom, top, propagate_down)
         W_xh, _, W_static, W_hh, W_ho, _ = self._weights()
         s, k = self.scratch, 1 if self.static else 0
-        K.rnn_backward(self.wanted(bottom, propagate_down, 0),
-                       self.wanted(bottom, propagate_down, 2) if self.static else None, dh_0, self.param_diff(0),
-                       self.param_diff(1), self.param_diff(2) if self.static else None, self.param_diff(2 + k),
-                       self.param_diff(3 + k), self.param_diff(4 + k), s["dzo"].wdata(), s["dz"].wdata(),
-                       s["dz_sum"].wdata() if self.static else None, s["dh_next"].wdata(), top[0].rdiff(), dh_T,
-                       s["o"].rdata(), s["hs"].rdata(), s["hc"].rdata(), bottom[0].rdata(), bottom[1].rdata(),
-                       bottom[2].rdata() if self.static else None, W_xh, W_static, W_hh, W_ho)
+        K.rnn_backward(dx=self.wanted(bottom, propagate_down, 0),
+                       dx_static=self.wanted(bottom, propagate_down, 2) if self.static else None, dh_0=dh_0,
+                       dW_xh=self.param_diff(0), db_h=self.param_diff(1),
+                       dW_static=self.param_diff(2) if self.static else None, dW_hh=self.param_diff(2 + k),
+                       dW_ho=self.param_diff(3 + k), db_o=self.param_diff(4 + k), dzo=s["dzo"].wdata(),
+                       dz=s["dz"].wdata(), dz_sum=s["dz_sum"].wdata() if self.static else None,
+                       dh_next=s["dh_next"].wdata(), do_=top[0].rdiff(), dh_T=dh_T, o=s["o"].rdata(),
+                       hs=s["hs"].rdata(), hc=s["hc"].rdata(), x=bottom[0].rdata(), cont=bottom[1].rdata(),
+                       x_static=bottom[2].rdata() if self.static else None, W_xh=W_xh, W_static=W_static,
+                       W_hh=W_hh, W_ho=W_ho)
