@@ -101,6 +101,31 @@ def test_second_forward_continues_from_the_first():
     assert np.abs(second - fresh).max() > 1e-3
 
 
+def test_captioning_shapes_static_input_and_carried_state():
+    """lstm2 of the factored captioning net (coco_caption/lrcn.prototxt): T = 20 words × N = 100 sentences,
+    1000 inputs, 1000 hidden, the static image feature (fc8, 1000), LRCN's uniform ±0.08 weights. Two
+    forward calls, the second carrying the first's h_T, c_T, against one float64 run over both."""
+    T, N, D, S, H = 20, 100, 1000, 1000, 1000
+    x1, cont1, xs = data(T, N, D, seed=3, S=S)
+    x2, _ = data(T, N, D, seed=4)
+    cont2 = np.ones((T, N), np.float32)
+    cont2[0, ::7] = 0  # every 7th sentence starts afresh at the second call; the others continue
+    layer = make_layer(f'type: "LSTM" recurrent_param {{ num_output: {H} '
+                       'weight_filler { type: "uniform" min: -0.08 max: 0.08 } }')
+    bottom, top = setup_layer(layer, [x1, cont1, xs])
+    first = forward(layer, bottom, top)[0]
+    bottom[0].data[...], bottom[1].data[...] = x2, cont2
+    second = forward(layer, bottom, top)[0]
+    expected, _, _ = reference(np.concatenate([x1, x2]), np.concatenate([cont1, cont2]), params_of(layer), xs)
+    # Each pre-activation sums 2000 float32 products plus the static term (|z| ~ 1), and errors pass through
+    # 40 steps: float32 rounding reaches ~3e-6 here; 2e-5 is well above it and far below any semantic error
+    # (a dropped static input, state or bias moves h by > 1e-2).
+    np.testing.assert_allclose(first, expected[:T], rtol=0, atol=2e-5)
+    np.testing.assert_allclose(second, expected[T:], rtol=0, atol=2e-5)
+    fresh, _, _ = reference(x2[:, 1:2], cont2[:, 1:2], params_of(layer), xs[1:2])
+    assert np.abs(second[:, 1:2] - fresh).max() > 1e-2  # stream 1 continued the first call's sentence
+
+
 def test_state_when_n_changes():
     """The carried states are reshaped as Caffe's unrolled-net blobs: shrinking N keeps the first streams'
     states, growing within the capacity exposes the last values held there, growing past it gives zeros."""
