@@ -12,18 +12,16 @@ must. Results go to benchmarks/results/caffemodel.json.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
+import common
+
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-from lrcn_native.proto import caffemodel as cm  # noqa: E402
+from lrcn_native.proto import caffemodel as cm
 
 # CaffeNet (bvlc_reference_caffenet): parameter shapes per layer, param-less layers in between.
 CAFFENET = [
@@ -49,7 +47,7 @@ def _status(key):
 def child(kind, path):
     """Read `path` once with `kind` ("ours" or "protobuf"); print seconds and peak memory increase."""
     if kind == "protobuf":
-        sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+        sys.path.insert(0, os.path.join(common.ROOT, "tests"))
         from test_caffemodel import protobuf_messages
         net_class = protobuf_messages()["NetParameter"]
     with open("/proc/self/clear_refs", "w") as f:
@@ -79,12 +77,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="fresh processes per reader; the fastest is kept")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    common.add_arguments(ap, "CaffeNet's convolutions only (~9 MB), one process per reader (a smoke run)")
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
+    net = CAFFENET
+    if args.quick:
+        args.repeat, net = 1, [layer for layer in CAFFENET if layer[1] != "InnerProduct"]
 
     rng = np.random.default_rng(0)
-    layers = [cm.LayerWeights(n, t, [rng.standard_normal(s, np.float32) for s in shapes]) for n, t, shapes in CAFFENET]
+    layers = [cm.LayerWeights(n, t, [rng.standard_normal(s, np.float32) for s in shapes]) for n, t, shapes in net]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "caffenet.caffemodel")
         t0 = time.perf_counter()
@@ -94,8 +96,8 @@ def main():
         assert all(a.tobytes() == b.tobytes() for x, y in zip(got.layers, layers) for a, b in zip(x.blobs, y.blobs))
         del got
         size = os.path.getsize(path)
-        results = {"file_mb": size / 2**20, "values": sum(b.size for layer in layers for b in layer.blobs),
-                   "write_seconds": write_s}
+        results = common.header(quick=args.quick, file_mb=size / 2**20, values=sum(b.size for layer in layers for b in layer.blobs),
+                                write_seconds=write_s)
         kinds = ["ours"]
         try:
             from google.protobuf import __version__ as pb_version
@@ -111,12 +113,7 @@ def main():
                                  read_mb_per_s=size / 2**20 / best["seconds"])
             print(f"{kind:9s} {best['seconds']:.3f} s (parse {best['parse_seconds']:.3f} s), "
                   f"peak RSS +{best['peak_rss_increase_mb']:.0f} MB for a {size / 2**20:.0f} MB file", flush=True)
-    results["machine"] = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                          "load_average": os.getloadavg(), "processor": platform.processor() or platform.machine()}
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "caffemodel.json"), "w") as f:
-        json.dump(results, f, indent=2)
-
+    common.save(results, args, "caffemodel")
 
 if __name__ == "__main__":
     main()

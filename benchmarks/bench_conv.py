@@ -24,28 +24,17 @@ OPENBLAS_CORETYPE=Haswell (AVX2); OPENBLAS_CORETYPE=SkylakeX selects the AVX-512
     python benchmarks/bench_conv.py --device gpu            # needs cupy and a device; cuDNN if torch has CUDA
 """
 import argparse
-import datetime
-import json
 import os
-import platform
-import sys
 import time
+
+import common
 
 import numpy as np
 
-try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
-    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
-except ImportError:
-    pass
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-
-ORIGINAL = os.path.join(HERE, "..", "..", "shared", "lrcn_original")
+ORIGINAL = os.path.join(common.ROOT, "..", "shared", "lrcn_original")
 NETS = {"caffenet": os.path.join(ORIGINAL, "caffenet_reference", "deploy.prototxt"),
         "lrcn_hybrid": os.path.join(ORIGINAL, "LRCN_activity_recognition", "deploy_lstm.prototxt")}
-PEAK = {"cpu": 210.0, "gpu": 67000.0}  # GFLOP/s: per CPU core (DESIGN.md: 420 for 2 cores), per GPU
 GEMM_TYPES = ("Convolution", "InnerProduct")
 
 
@@ -123,7 +112,7 @@ def bench_net(name, path, args, torch):
     gpu = args.device == "gpu"
     # One CPU thread: the process's CPU time, which other processes' use of the core does not inflate.
     clock = time.process_time if args.threads == 1 and not gpu else time.perf_counter
-    peak = PEAK["gpu"] if gpu else PEAK["cpu"] * args.threads
+    peak = common.PEAK_GFLOPS["gpu"] if gpu else common.PEAK_GFLOPS["cpu"] * args.threads
     sync = K.synchronize if gpu else (lambda: None)
     tdev = "cuda" if gpu else "cpu"
     tsync = (lambda: torch.cuda.synchronize()) if (torch is not None and gpu) else (lambda: None)
@@ -183,7 +172,7 @@ def bench_net(name, path, args, torch):
         rows.append(row)
         shape = top[0].shape
         del layer, bottom, top
-    return {"prototxt": os.path.relpath(path, os.path.join(HERE, "..")), "layers": rows, "totals": totals(rows)}
+    return {"prototxt": os.path.relpath(path, common.ROOT), "layers": rows, "totals": totals(rows)}
 
 
 def totals(rows):
@@ -208,21 +197,18 @@ def main():
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for OpenBLAS, OpenMP and PyTorch")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="--repeat 2, CaffeNet only")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/conv_<device>.json)")
+    common.add_arguments(ap, "CaffeNet on one frame, once (a smoke run)")
     args = ap.parse_args()
     if args.quick:
-        args.repeat = 2
+        args.repeat, args.frames = 1, 1
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by OpenMP when lrcn_native loads it
     import lrcn_native as caffe
-    from lrcn_native.backend import K, blas_core, blas_library
+    from lrcn_native.backend import K
     from lrcn_native.blob import Blob
     from lrcn_native.layer import REGISTRY, TEST
     from lrcn_native.proto.text import parse_file
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = common.torch
+    if torch is None:
         print("PyTorch is not installed: our numbers only")
     K.gemm_cpu_set_threads(args.threads)
     if torch is not None:
@@ -233,27 +219,16 @@ def main():
             print("PyTorch has no CUDA: our numbers only")
             torch = None
     nets = ["caffenet"] if args.quick else list(NETS)
-    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
-               "clock": "process_time" if args.threads == 1 and args.device == "cpu" else "perf_counter",
-               "frames": args.frames, "threads": args.threads, "repeat": args.repeat, "quick": args.quick,
-               "blas": blas_library, "openblas_core": blas_core,
-               "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
-               "torch": torch.__version__ if torch is not None else None,
-               "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-                           "processor": platform.processor() or platform.machine()},
-               "nets": {}}
+    results = common.header(device=args.device, frames=args.frames, threads=args.threads, repeat=args.repeat,
+                            quick=args.quick, openblas_coretype_env=os.environ.get("OPENBLAS_CORETYPE"),
+                            clock="process_time" if args.threads == 1 and args.device == "cpu" else "perf_counter",
+                            nets={})
     for name in nets:
         results["nets"][name] = r = bench_net(name, NETS[name], args, torch)
         for what, t in r["totals"].items():
             extra = f", PyTorch {t['torch_ms']:.1f} ms, ratio {t['ratio']:.2f}" if "ratio" in t else ""
             print(f"{name} {what} ({len(t['layers'])} layers) forward+backward: ours {t['ours_ms']:.1f} ms{extra}")
-    results["machine"]["load_average_after"] = os.getloadavg()
-    out = args.out or os.path.join(HERE, "results", f"conv_{args.device}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {os.path.relpath(out)}")
-
+    common.save(results, args, f"conv_{args.device}")
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ Shapes (M×N×K; nn/nt/tn = whether op(A), op(B) are transposed):
   the LSTM: input transform of all T·N = 384 frames (4H = 1024, D = 4096), recurrent step
   24×1024×256, and the captioning LSTM's step 100×4000×1000.
 
-Each timing is the median of --repeat runs after warm-up; GFLOP/s = 2·M·N·K / time; % of --peak
+Each CPU timing is the fastest of the runs after warm-up (common.best_seconds), each GPU one their median; GFLOP/s = 2·M·N·K / time; % of --peak
 (GFLOP/s: 420 for the 2-core project machine, DESIGN.md; 67000 for the H200's fp32 FMA rate); ratio =
 ours / the best baseline (> 1: ours is faster). On the GPU each run times --inner back-to-back calls
 queued behind a large cuBLAS product, so the events see the kernels, not Python's launch gaps; inputs
@@ -23,24 +23,14 @@ repeat, so shapes that fit in L2 are timed from L2 (for both libraries alike).
     python benchmarks/bench_gemm.py --device gpu --out benchmarks/results/gemm_gpu.json
 """
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
-import time
+
+import common
 
 import numpy as np
 
-try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
-    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
-except ImportError:
-    pass
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-from lrcn_native.backend import K, blas_library  # noqa: E402
+from lrcn_native.backend import K
 
 # (name, input size, [(layer, num_output, kernel, stride, pad, group, max-pool 3/2 after)]), 3 channels in.
 CAFFENET = ("caffenet", 227, [("conv1", 96, 11, 4, 0, 1, True), ("conv2", 256, 5, 1, 2, 2, True),
@@ -90,14 +80,7 @@ def operands(xp, m, n, k, ta, tb):
 
 
 def cpu_time(fn, warmup, repeat):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return common.best_seconds(fn, repeat, warmup)
 
 
 def cpu_impls(m, n, k, ta, tb):
@@ -105,12 +88,10 @@ def cpu_impls(m, n, k, ta, tb):
     opa, opb = (a.T if ta else a), (b.T if tb else b)
     impls = {"ours": lambda: K.gemm(ta, tb, 1.0, a, b, 0.0, c),
              "numpy": lambda: np.matmul(opa, opb, out=c)}
-    try:
-        import torch
+    torch = common.torch
+    if torch is not None:
         ta_, tb_, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
         impls["torch"] = lambda: torch.matmul(ta_.T if ta else ta_, tb_.T if tb else tb_, out=tc)
-    except ImportError:
-        pass
     return impls, None
 
 
@@ -152,40 +133,23 @@ class GpuTimer:
         return float(np.median(times))
 
 
-def machine_info(device):
-    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__, "cpu_blas": blas_library}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        info["cpu"] = platform.processor()
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        pass
-    if device == "gpu":
-        import cupy
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        info.update(gpu=props["name"].decode(), sms=props["multiProcessorCount"], cupy=cupy.__version__,
-                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
-    return info
+def gpu_info():
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    return dict(gpu=props["name"].decode(), sms=props["multiProcessorCount"], cupy=cupy.__version__,
+                cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--quick", action="store_true", help="few repeats: checks that the benchmark runs")
+    common.add_arguments(p, "the three smallest shapes, once (a smoke run)")
     p.add_argument("--peak", type=float,
                    help="fp32 peak in GFLOP/s (default 420 on the CPU, 67000 on the GPU)")
     p.add_argument("--only", help="comma-separated substrings: run only the shapes whose name contains one")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/gemm_<device>.json)")
     args = p.parse_args()
     gpu = args.device == "gpu"
     peak = args.peak or (67000.0 if gpu else 420.0)
-    out = args.out or os.path.join(HERE, "results", f"gemm_{args.device}.json")
     if gpu:
         try:
             import cupy  # noqa: F401
@@ -198,12 +162,14 @@ def main():
         warmup, repeat = (2, 5) if args.quick else (5, 20)
         timer, make = GpuTimer(inner=3 if args.quick else 10), gpu_impls
     else:
-        warmup, repeat = (1, 2) if args.quick else (2, 10)
+        warmup, repeat = (1, 1) if args.quick else (2, 10)
         timer, make = cpu_time, cpu_impls
 
     shapes = all_shapes()
     if args.only:
         shapes = [s for s in shapes if any(w in s[0] for w in args.only.split(","))]
+    if args.quick:
+        shapes = sorted(shapes, key=lambda s: s[1] * s[2] * s[3])[:3]
     rows = []
     print(f"{'shape':40s} {'M×N×K':>20s} op  ratio  per library: ms, GFLOP/s")
     for name, m, n, k, ta, tb in shapes:
@@ -225,13 +191,9 @@ def main():
         cells = "  ".join(f"{i} {r['ms']:.3f} {r['gflops']:.0f}" for i, r in results.items())
         print(f"{name:40s} {f'{m}×{n}×{k}':>20s} {op}  {ratio:5.2f}  {cells}", flush=True)
 
-    report = {"device": args.device, "peak_gflops": peak, "quick": args.quick, "warmup": warmup,
-              "repeat": repeat, "machine": machine_info(args.device), "shapes": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(report, f, indent=1)
-    print(f"wrote {out}")
-
+    report = common.header(device=args.device, peak_gflops=peak, quick=args.quick, warmup=warmup, repeat=repeat,
+                           gpu=gpu_info() if gpu else None, shapes=rows)
+    common.save(report, args, f"gemm_{args.device}")
 
 if __name__ == "__main__":
     main()

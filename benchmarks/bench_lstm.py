@@ -25,32 +25,19 @@ ones; the JSON records the kernels used, and OPENBLAS_CORETYPE=SkylakeX selects 
     python benchmarks/bench_lstm.py --device gpu       # needs cupy and a device; cuDNN if torch has CUDA
 """
 import argparse
-import datetime
-import json
-import os
-import platform
-import sys
-import time
+
+import common
 
 import numpy as np
 
-try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
-    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
-except ImportError:
-    pass
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K, blas_core, blas_library  # noqa: E402
-from lrcn_native.blob import Blob  # noqa: E402
-from lrcn_native.layer import REGISTRY, TRAIN  # noqa: E402
-from lrcn_native.proto.text import parse  # noqa: E402
+import lrcn_native as caffe
+from lrcn_native.backend import K, blas_core, blas_library
+from lrcn_native.blob import Blob
+from lrcn_native.layer import REGISTRY, TRAIN
+from lrcn_native.proto.text import parse
 
 SHAPES = {"activity": {"T": 16, "N": 24, "D": 4096, "S": 0, "H": 256, "target": 0.65},
           "captioning": {"T": 20, "N": 100, "D": 1000, "S": 1000, "H": 1000, "target": 1.0}}
-PEAK = {"cpu": 210.0, "gpu": 67000.0}  # GFLOP/s: per CPU core (the 2-core project machine: 420), the H200
 GPU_TARGET = 1.5
 
 
@@ -61,19 +48,8 @@ def gflop(T, N, D, S, H, backward):
     return (fwd * 3 if backward else fwd) / 1e9
 
 
-CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
 def best_ms(fn, sync, repeat, clock):
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = clock()
-        fn()
-        sync()
-        best = min(best, clock() - t0)
-    return best * 1e3
+    return common.best_seconds(fn, repeat, sync=sync, clock=clock) * 1e3
 
 
 def ours(shape, args, rng):
@@ -94,12 +70,12 @@ def ours(shape, args, rng):
     top[0].diff[...] = rng.standard_normal(top[0].shape, np.float32)
     propagate = [True, False] + ([True] if S else [])
     sync = K.synchronize if args.device == "gpu" else (lambda: None)
-    fwd = best_ms(lambda: layer.forward(bottom, top), sync, args.repeat, CLOCK[args.clock])
+    fwd = best_ms(lambda: layer.forward(bottom, top), sync, args.repeat, args.clock)
 
     def step():
         layer.forward(bottom, top)
         layer.backward(top, propagate, bottom)
-    return fwd, best_ms(step, sync, args.repeat, CLOCK[args.clock])
+    return fwd, best_ms(step, sync, args.repeat, args.clock)
 
 
 def pytorch(torch, shape, args):
@@ -118,9 +94,9 @@ def pytorch(torch, shape, args):
     def no_grad():
         with torch.no_grad():
             run()
-    fwd = best_ms(no_grad, sync, args.repeat, CLOCK[args.clock])
+    fwd = best_ms(no_grad, sync, args.repeat, args.clock)
     inputs = [x] + ([xs] if S else []) + list(lstm.parameters())
-    return fwd, best_ms(lambda: torch.autograd.grad(run(), inputs, gy), sync, args.repeat, CLOCK[args.clock])
+    return fwd, best_ms(lambda: torch.autograd.grad(run(), inputs, gy), sync, args.repeat, args.clock)
 
 
 def main():
@@ -128,20 +104,19 @@ def main():
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for OpenBLAS, OpenMP and PyTorch")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="--repeat 2")
+    common.add_arguments(ap, "the activity shape with N = 2 clips, once (a smoke run)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: process CPU time summed over threads (CPU only; steadier on a shared machine, "
                          "best with --threads 1)")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/lstm_<device>.json)")
     args = ap.parse_args()
+    shapes = SHAPES
     if args.quick:
-        args.repeat = 2
+        args.repeat = 1
+        shapes = {"activity": dict(SHAPES["activity"], N=2)}
     if args.device == "gpu":
         args.clock = "wall"
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = common.torch
+    if torch is None:
         print("PyTorch is not installed: our numbers only")
     K.gemm_cpu_set_threads(args.threads)
     if torch is not None:
@@ -153,17 +128,12 @@ def main():
             torch = None
     rng = np.random.default_rng(0)
     print(f"BLAS: {blas_library}, OpenBLAS kernels: {blas_core}")
-    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": args.device,
-               "threads": args.threads, "repeat": args.repeat, "clock": args.clock, "blas": blas_library,
-               "openblas_core": blas_core,
-               "torch": torch.__version__ if torch is not None else None,
-               "cudnn": (torch.backends.cudnn.version() if torch is not None and args.device == "gpu" else None),
-               "machine": {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-                           "processor": platform.processor() or platform.machine()},
-               "shapes": {}}
+    results = common.header(device=args.device, threads=args.threads, repeat=args.repeat, clock=args.clock,
+                            quick=args.quick, shapes={},
+                            cudnn=torch.backends.cudnn.version() if torch is not None and args.device == "gpu" else None)
     print(f"{'shape':11s} {'pass':9s} {'ours ms':>8s} {'GFLOP/s':>8s} {'%peak':>6s} {'torch ms':>9s} "
           f"{'GFLOP/s':>8s} {'ratio':>6s} {'target':>6s}")
-    for name, shape in SHAPES.items():
+    for name, shape in shapes.items():
         row = dict(shape)
         row["target"] = shape["target"] if args.device == "cpu" else GPU_TARGET
         timings = {"ours": ours(shape, args, rng)}
@@ -174,7 +144,7 @@ def main():
             r = row[what] = {"ours_ms": timings["ours"][i],
                              "ours_gflop": gflop(*(shape[k] for k in "TNDSH"), backward)}
             r["ours_gflops"] = r["ours_gflop"] / r["ours_ms"] * 1e3
-            peak = PEAK["cpu"] * args.threads if args.device == "cpu" else PEAK["gpu"]
+            peak = common.PEAK_GFLOPS["cpu"] * args.threads if args.device == "cpu" else common.PEAK_GFLOPS["gpu"]
             r["percent_of_peak"] = 100 * r["ours_gflops"] / peak
             line = f"{name:11s} {what[:9]:9s} {r['ours_ms']:8.1f} {r['ours_gflops']:8.1f} {r['percent_of_peak']:6.1f}"
             if "torch" in timings:
@@ -185,13 +155,7 @@ def main():
                 line += f" {r['torch_ms']:9.1f} {r['torch_gflops']:8.1f} {r['ratio']:6.2f} {row['target']:6.2f}"
             print(line, flush=True)
         results["shapes"][name] = row
-    results["machine"]["load_average_after"] = os.getloadavg()
-    out = args.out or os.path.join(HERE, "results", f"lstm_{args.device}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {os.path.relpath(out)}")
-
+    common.save(results, args, f"lstm_{args.device}")
 
 if __name__ == "__main__":
     main()

@@ -15,22 +15,11 @@ touch at least, the same for both implementations: forward reads x and writes y;
     python benchmarks/bench_pooling.py --out benchmarks/results/pooling_cpu.json
 """
 import argparse
-import datetime
-import json
 import os
-import platform
-import sys
-import time
+
+import common
 
 import numpy as np
-
-try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
-    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
-except ImportError:
-    pass
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
 
 FRAMES = 16
 POOL = 'type: "Pooling" pooling_param { pool: MAX kernel_size: 3 stride: 2 }'
@@ -46,17 +35,6 @@ CASES = [
 ]
 
 
-def best_time(fn, warmup, repeat):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def ours(text, x, rng, warmup, repeat):
     """Our layer's forward and backward times, its outputs, and the random top diff it used."""
     from lrcn_native.blob import Blob
@@ -68,10 +46,10 @@ def ours(text, x, rng, warmup, repeat):
     bottom[0].data[...] = x
     layer.setup(bottom, top)
     layer.reshape(bottom, top)
-    fwd = best_time(lambda: layer.forward(bottom, top), warmup, repeat)
+    fwd = common.best_seconds(lambda: layer.forward(bottom, top), repeat, warmup)
     dy = rng.standard_normal(top[0].shape).astype(np.float32)
     top[0].diff[...] = dy
-    bwd = best_time(lambda: layer.backward(top, [True], bottom), warmup, repeat)
+    bwd = common.best_seconds(lambda: layer.backward(top, [True], bottom), repeat, warmup)
     return fwd, bwd, top[0].data.copy(), bottom[0].diff.copy(), dy
 
 
@@ -85,9 +63,9 @@ def torch_impl(is_pool, x, dy, warmup, repeat):
         if is_pool:
             return F.max_pool2d(xt, 3, 2, ceil_mode=True)
         return F.local_response_norm(xt, 5, alpha=1e-4, beta=0.75, k=1.0)
-    fwd = best_time(forward, warmup, repeat)
+    fwd = common.best_seconds(forward, repeat, warmup)
     y = forward()
-    bwd = best_time(lambda: torch.autograd.grad(y, xt, gy, retain_graph=True), warmup, repeat)
+    bwd = common.best_seconds(lambda: torch.autograd.grad(y, xt, gy, retain_graph=True), repeat, warmup)
     (dx,) = torch.autograd.grad(y, xt, gy, retain_graph=True)
     return fwd, bwd, y.detach().numpy(), dx.numpy()
 
@@ -101,26 +79,24 @@ def record(fwd, bwd, x, y, is_pool):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few repetitions (a smoke run)")
+    common.add_arguments(ap, "CaffeNet's pool5 and norm2 only, once each (a smoke run)")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for ours and torch")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "pooling_cpu.json"))
     args = ap.parse_args()
-    warmup, repeat = (1, 3) if args.quick else (3, args.repeat)
+    warmup, repeat = (1, 1) if args.quick else (3, args.repeat)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when our extension loads OpenMP
     import lrcn_native  # noqa: F401
-    try:
-        import torch
+    torch = common.torch
+    if torch is not None:
         torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
+    else:
         print("torch not importable: timing ours only")
 
     rng = np.random.default_rng(0)
     rows = []
     print(f"{'case':16s} {'shape':>18s} | {'ours fwd/bwd ms':>16s} {'GB/s':>6s} | {'torch fwd/bwd ms':>16s} "
           f"{'GB/s':>6s} | ratio")
-    for name, text, shape in CASES:
+    for name, text, shape in CASES[3:5] if args.quick else CASES:
         is_pool = "Pooling" in text
         x = rng.standard_normal((FRAMES, *shape)).astype(np.float32)
         fwd, bwd, y, dx, dy = ours(text, x, rng, warmup, repeat)
@@ -137,15 +113,9 @@ def main():
         print(line, flush=True)
         rows.append(row)
 
-    result = {"benchmark": "pooling_cpu", "date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": args.threads,
-              "torch": torch.__version__ if torch is not None else None, "frames": FRAMES,
-              "warmup": warmup, "repeat": repeat, "quick": args.quick, "results": rows}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-    print("wrote", args.out)
-
+    result = common.header(benchmark="pooling_cpu", threads=args.threads, frames=FRAMES, warmup=warmup,
+                           repeat=repeat, quick=args.quick, results=rows)
+    common.save(result, args, "pooling_cpu")
 
 if __name__ == "__main__":
     main()

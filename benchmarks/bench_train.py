@@ -13,28 +13,19 @@ per frame, 2.7 TFLOP per iteration at the paper's batch of 24 clips (384 frames)
                                      [--out benchmarks/results/train.json]
 """
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
+
+import common
 
 import numpy as np
 
-try:  # PyTorch (the baseline) before lrcn_native: its OpenMP runtime then starts with its own
-    import torch  # noqa: F401  defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours
-except ImportError:
-    pass
+import lrcn_native as caffe
+from lrcn_native.backend import K
+from lrcn_native.proto.text import parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K  # noqa: E402
-from lrcn_native.proto.text import parse  # noqa: E402
-
-MODEL = os.path.join(HERE, "..", "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
+MODEL = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
 T = 16  # frames per clip
 # Multiply-adds per frame of the layers that dominate: (name, output channels, input channels per group ×
 # kernel area, output pixels).
@@ -57,8 +48,12 @@ def batch(clips, seed=0):
     return data, label, markers
 
 
+WARMUP = 1  # iterations before the timed ones: allocations, BLAS threads, caches (0 with --quick)
+
+
 def timed(step, iters, sync):
-    step()  # warm-up: allocations, BLAS threads, caches
+    for _ in range(WARMUP):
+        step()
     sync()
     runs = []
     for _ in range(iters):
@@ -144,36 +139,30 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "train.json"))
+    common.add_arguments(ap, "one clip, one iteration without warm-up (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        global WARMUP
+        args.clips, args.iters, WARMUP = [1], 1, 0
     gpu = args.device == "gpu"
-    result = dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), device=args.device,
-                  blas=caffe.backend.blas_library, flop_per_frame=FLOP_PER_FRAME, cases=[])
+    result = common.header(device=args.device, quick=args.quick, flop_per_frame=FLOP_PER_FRAME, cases=[])
     for clips in args.clips:
         case = dict(clips=clips, frames=T * clips)
         runs, loss = ours(clips, args.iters, gpu)
         case["ours"] = dict(summary(runs, clips), loss=loss)
         print(f"{clips} clips × {T} frames  ours:    {case['ours']['seconds_per_iter']:.3f} s/iter  "
               f"{case['ours']['images_per_s']:.1f} images/s  {case['ours']['gflop_per_s']:.0f} GFLOP/s", flush=True)
+        if common.torch is None and not args.no_torch:
+            print("PyTorch is not installed: no baseline")
+            args.no_torch = True
         if not args.no_torch:
-            try:
-                runs, loss = pytorch(clips, args.iters, gpu)
-            except ImportError:
-                print("PyTorch is not installed: no baseline")
-                args.no_torch = True
-            else:
-                import torch
-                case["pytorch"] = dict(summary(runs, clips), loss=loss, version=torch.__version__,
-                                       threads=torch.get_num_threads())
-                print(f"{clips} clips × {T} frames  pytorch: {case['pytorch']['seconds_per_iter']:.3f} s/iter  "
-                      f"{case['pytorch']['images_per_s']:.1f} images/s  {case['pytorch']['gflop_per_s']:.0f} GFLOP/s",
-                      flush=True)
+            runs, loss = pytorch(clips, args.iters, gpu)
+            case["pytorch"] = dict(summary(runs, clips), loss=loss, threads=common.torch.get_num_threads())
+            print(f"{clips} clips × {T} frames  pytorch: {case['pytorch']['seconds_per_iter']:.3f} s/iter  "
+                  f"{case['pytorch']['images_per_s']:.1f} images/s  {case['pytorch']['gflop_per_s']:.0f} GFLOP/s",
+                  flush=True)
         result["cases"].append(case)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
-
+    common.save(result, args, "train")
 
 if __name__ == "__main__":
     main()

@@ -43,10 +43,10 @@ def best_seconds(fn, repeat, warmup=1, sync=lambda: None, clock="wall"):
     return best
 
 
-def add_arguments(ap):
-    """--quick (a run of a second or two that checks the benchmark works) and --out-dir."""
-    ap.add_argument("--quick", action="store_true", help="a run of a second or two: checks the benchmark works")
-    ap.add_argument("--out-dir", default=os.path.join(HERE, "results"), help="where the JSON goes")
+def add_arguments(ap, quick_help="a run of a second or two: checks that the benchmark works"):
+    """--quick and --out, which every benchmark takes (tests/test_benchmarks.py runs each with both)."""
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/<name>.json)")
 
 
 def header(**extra):
@@ -63,11 +63,12 @@ def header(**extra):
             **extra}
 
 
-def save(results, name, args):
-    """Writes results (from ``header``) to <out-dir>/<name>.json, with the load average after the run."""
+def save(results, args, name):
+    """Writes results (from ``header``) to --out or benchmarks/results/<name>.json, with the load average
+    after the run."""
     results["machine"]["load_average_after"] = os.getloadavg()
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = os.path.join(args.out_dir, name + ".json")
+    path = args.out or os.path.join(HERE, "results", name + ".json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=2)
     print(f"wrote {path}")

@@ -18,7 +18,7 @@ recurrent.h) instead of Caffe's unrolled sub-net, with Caffe's semantics (CAFFE_
   when asked and the h_T/c_T top diffs flow back into the sequence.
 * ``debug_info`` only concerns Caffe's unrolled net; it is accepted and has no effect here.
 """
-import numpy as np
+import math
 
 from ..backend import K
 from ..blob import Blob
@@ -26,7 +26,7 @@ from ..layer import TEST, Layer
 
 
 def _count(shape, axis):
-    return int(np.prod(shape[axis:], dtype=np.int64))
+    return math.prod(shape[axis:])  # Python ints: exact, and ~20× cheaper than np.prod per reshape
 
 
 class Recurrent(Layer):
