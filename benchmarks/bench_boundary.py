@@ -7,8 +7,9 @@
             random weights), the step a decoder takes once per word.
   per call: µs of a call whose arithmetic is nil (1-element arrays): K.set with one array and
             K.lstm_unit_forward with five give a fixed cost per call and a cost per array argument.
-  overhead: the calls of each net × their arrays priced that way, in µs, and for the captioning step its
-            share of the step's wall time.
+  overhead: the calls of each net × their arrays priced that way, in µs; for the captioning step also its
+            wall time, the part spent outside the native calls, and the step with every kernel a no-op
+            (its Python alone).
 
 Times are the fastest of --repeat runs on a shared 2-core machine: compare ratios within one run.
 
@@ -55,6 +56,20 @@ class Counter:
             finally:
                 self.seconds[name] += time.perf_counter() - t0
         return counted
+
+    def __exit__(self, *exc):
+        for name, fn in self.saved.items():
+            setattr(K, name, fn)
+
+
+class Stubbed:
+    """Replaces every function of K by one that does nothing (and returns -1, Embed's "every index valid")
+    while active: what is left of a step is its Python."""
+
+    def __enter__(self):
+        self.saved = {n: getattr(K, n) for n in dir(K) if not n.startswith("_") and callable(getattr(K, n))}
+        for name in self.saved:
+            setattr(K, name, lambda *args, **kwargs: -1)
 
     def __exit__(self, *exc):
         for name, fn in self.saved.items():
@@ -151,6 +166,8 @@ def main():
         cap = caption_net(CAPTION)
         cap.forward()
         runs.append(("caption_t1_forward", *counted(cap.forward, args.repeat * 10), True))
+        with Stubbed():
+            results["caption_t1_python_only_us"] = common.best_seconds(cap.forward, args.repeat * 30) * 1e6
     else:
         print(f"{CAPTION} not found: no captioning step")
     for name, cnt, seconds, per_step in runs:
@@ -164,6 +181,8 @@ def main():
         if per_step:
             line += f"; step {seconds * 1e6:.0f} µs, of which {outside:.0f} µs outside the native calls"
         print(line)
+    if "caption_t1_python_only_us" in results:
+        print(f"caption_t1_forward with every kernel a no-op: {results['caption_t1_python_only_us']:.0f} µs")
     common.save(results, args, f"boundary_{args.label}")
 
 

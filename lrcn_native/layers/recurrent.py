@@ -94,7 +94,9 @@ class Recurrent(Layer):
 
     def buffer(self, name, *shape):
         """A scratch Blob (on the mode's device) of ``shape``, kept between forward and backward."""
-        blob = self.scratch.setdefault(name, Blob())
+        blob = self.scratch.get(name)
+        if blob is None:
+            blob = self.scratch[name] = Blob()
         blob.reshape(shape)
         return blob
 
