@@ -16,7 +16,6 @@
 namespace py = pybind11;
 
 namespace lrcn::bind {
-// ---------------------------------------------------------------------------------------------
 // Arr: a borrowed view of a numpy or cupy array.
 struct Arr {
   void* ptr = nullptr;
@@ -145,7 +144,7 @@ inline Elementwise elementwise_forward(const char* fn, const Arr& top, const Arr
   return {F(top, fn, "top"), CF(bottom, fn, "bottom"), nullptr, bottom.count, gpu};
 }
 inline Elementwise elementwise_backward(const char* fn, const Arr& bottom_diff, const Arr& top_diff, const Arr& x,
-                                 const char* x_name) {
+                                        const char* x_name) {
   expect_count(bottom_diff, x.count, fn, "bottom_diff");
   expect_count(top_diff, x.count, fn, "top_diff");
   const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &x});
