@@ -19,8 +19,9 @@ ratio = ours / PyTorch (< 1: ours is faster). Our CPU GEMMs are OpenBLAS's, and 
 as blas_core) halves or doubles them on AVX-512 machines: this environment sets
 OPENBLAS_CORETYPE=Haswell (AVX2); OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 kernels.
 
-    python benchmarks/bench_conv.py --quick                 # CPU, 2 threads
-    python benchmarks/bench_conv.py --quick --threads 1     # CPU time on one core (a loaded machine)
+    python benchmarks/bench_conv.py                         # CPU, 2 threads
+    python benchmarks/bench_conv.py --threads 1             # CPU time on one core (a loaded machine)
+    python benchmarks/bench_conv.py --quick                 # a smoke run: CaffeNet on one frame, once
     python benchmarks/bench_conv.py --device gpu            # needs cupy and a device; cuDNN if torch has CUDA
 """
 import argparse

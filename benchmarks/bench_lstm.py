@@ -20,7 +20,8 @@ activity ≤ 0.65 (real Caffe's ratio) and captioning ≤ 1; on the GPU ≤ 1.5 
 On AMD CPUs with AVX-512, OpenBLAS may pick its AVX2 (Haswell) kernels, about half as fast as its AVX-512
 ones; the JSON records the kernels used, and OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 ones.
 
-    python benchmarks/bench_lstm.py --quick            # CPU, 2 threads, 2 repeats
+    python benchmarks/bench_lstm.py                    # CPU, 2 threads
+    python benchmarks/bench_lstm.py --quick            # a smoke run: the activity shape at N = 2, once
     python benchmarks/bench_lstm.py --threads 1 --clock cpu
     python benchmarks/bench_lstm.py --device gpu       # needs cupy and a device; cuDNN if torch has CUDA
 """

@@ -9,7 +9,7 @@ convolutions and fc6 only (6 FLOPs per multiply-add: forward, data gradient, wei
 per frame, 2.7 TFLOP per iteration at the paper's batch of 24 clips (384 frames). Inputs are random
 (the cost does not depend on the values); clip markers and labels have the real layout (time-major).
 
-    python benchmarks/bench_train.py [--clips 24 4] [--iters 3] [--device cpu|gpu] [--no-torch]
+    python benchmarks/bench_train.py [--clips 24 4] [--iters 3] [--device cpu|gpu] [--no-torch] [--quick]
                                      [--out benchmarks/results/train.json]
 """
 import argparse
