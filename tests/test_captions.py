@@ -175,3 +175,54 @@ def test_flickr_token_file_and_karpathy_json(tmp_path):
         {"filename": "2.jpg", "imgid": 1, "split": "test", "sentences": [{"raw": "A cat.", "tokens": ["a", "cat"]}]}]}))
     cs = C.read_karpathy(str(kj), "/im", "test")
     assert cs.items == [(1, "/im/2.jpg", ["A cat."])]
+
+
+ORIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared",
+                    "lrcn_original", "coco_caption")
+
+
+@pytest.mark.skipif(not os.path.isdir(ORIG), reason=f"{ORIG} (the original LRCN files) is absent")
+def test_original_lrcn_prototxt_trains_from_prepared_data(tmp_path):
+    """lrcn.prototxt, unchanged apart from its data paths, trains from prepare()'s output: the HDF5 and
+    image batches line up, the first loss is 20 × ln 8801 (uniform predictions), the frozen CNN stays put."""
+    from PIL import Image
+
+    from lrcn_native.tasks.captioning_demo import synthetic_set
+    images, refs = synthetic_set(60, seed=9)
+    root = tmp_path / "images"
+    root.mkdir()
+    coco = {"images": [], "annotations": []}
+    for i, (img, caps) in enumerate(zip(images, refs)):
+        Image.fromarray(img).save(root / f"{i}.png")
+        coco["images"].append({"id": i, "file_name": f"{i}.png"})
+        coco["annotations"] += [{"image_id": i, "id": 5 * i + k, "caption": c} for k, c in enumerate(caps[:2])]
+    (tmp_path / "captions_train.json").write_text(json.dumps(coco))
+    out = tmp_path / "h5_data"
+    summary = C.prepare([("train", C.read_coco(str(tmp_path / "captions_train.json"), str(root)))], str(out))
+    split = out / "train_aligned_20_batches"
+    assert summary["train"]["sequences"] == 200 and (out / "vocabulary.txt").is_file()
+    text = open(os.path.join(ORIG, "lrcn.prototxt")).read().replace(
+        "./examples/coco_caption/h5_data/buffer_100/train_aligned_20_batches", str(split))
+    (tmp_path / "lrcn.prototxt").write_text(text)
+    (tmp_path / "solver.prototxt").write_text(
+        f'net: "{tmp_path / "lrcn.prototxt"}"\n'
+        "train_state: { stage: 'freeze-convnet' stage: 'factored' stage: '2-layer' }\n"  # as lrcn_solver.prototxt
+        'base_lr: 0.01 lr_policy: "fixed" momentum: 0.9 weight_decay: 0 clip_gradients: 10 display: 0\n'
+        "random_seed: 1701 max_iter: 2\n")
+    solver = caffe.get_solver(str(tmp_path / "solver.prototxt"))
+    net = solver.net
+    conv1, lstm2 = net.params["conv1"][0].data.copy(), net.params["lstm2"][0].data.copy()
+    solver.step(1)
+    assert solver.loss == pytest.approx(20 * np.log(8801), rel=2e-3)   # ±0.08 weights: near-uniform outputs
+    images_list = open(split / "image_list.txt").read().split()
+    vocab = C.read_vocabulary(out / "vocabulary.txt")
+    index = {w: i for i, w in enumerate(vocab)}
+    for stream in (0, 42, 99):       # the image of stream s is line s of the image list, its caption's ids
+        i = int(os.path.basename(images_list[stream])[:-4])
+        want = [C.encode(C.tokenize(c), index) + [0] for c in refs[i][:2]]
+        got = net.blobs["target_sentence"].data[:, stream]
+        assert got[:len(got[got >= 0])].tolist() in want
+    solver.step(1)
+    assert np.isfinite(solver.loss)
+    np.testing.assert_array_equal(net.params["conv1"][0].data, conv1)          # freeze-convnet: lr_mult 0
+    assert not np.array_equal(net.params["lstm2"][0].data, lstm2)
