@@ -203,3 +203,101 @@ def _draw(probs, r):
     """The first index whose cumulative probability reaches r; 1 (<unk>) if rounding leaves none."""
     i = int(np.searchsorted(np.cumsum(probs, dtype=np.float64), r, side="left"))
     return i if i < len(probs) else 1
+
+
+def load_image_255(path):
+    """An image file → H × W × 3 float32 RGB in [0, 255] (what matplotlib's imread gives the released
+    captioner for a JPEG); grey images are tiled to three channels."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), np.float32)
+    except OSError as e:
+        raise ValueError(f"cannot read image '{path}': {e}") from None
+
+
+def image_descriptors(image_net, paths, output="fc8", batch=None):
+    """The released captioner's descriptors: cut (256 − 227)/512 of each side (the centre crop of a 256
+    image), then caffe.io.Transformer: resize to the net's input, H×W×C → C×H×W, RGB → BGR, minus the
+    mean 104 / 117 / 123. Runs ``batch`` images per forward (default: the net's batch) → (N, D) float32."""
+    from ..io import Transformer
+    data = image_net.blobs["data"]
+    batch = batch or data.shape[0]
+    shape = (batch,) + tuple(data.shape[1:])
+    tf = Transformer({"data": shape})
+    tf.set_transpose("data", (2, 0, 1))
+    tf.set_channel_swap("data", (2, 1, 0))
+    tf.set_mean("data", np.array([104.0, 117.0, 123.0], np.float32))
+    ratio = (256.0 - 227.0) / 256.0 / 2
+    out = []
+    for b0 in range(0, len(paths), batch):
+        chunk = paths[b0:b0 + batch]
+        x = np.zeros(shape, np.float32)
+        for k, path in enumerate(chunk):
+            im = load_image_255(path)
+            ch, cw = int(im.shape[0] * ratio + 0.5), int(im.shape[1] * ratio + 0.5)
+            x[k] = tf.preprocess("data", im[ch:im.shape[0] - ch, cw:im.shape[1] - cw])
+        if data.shape != shape:
+            data.reshape(*shape)
+        image_net.forward(data=x)
+        out.append(image_net.blobs[output].data[:len(chunk)].copy())
+    return np.concatenate(out) if out else np.zeros((0,) + image_net.blobs[output].shape[1:], np.float32)
+
+
+def read_features(path):
+    """Precomputed image descriptors (N × D, e.g. fc8) from .npy, .npz (the released cache's
+    'descriptors') or .h5 (a 'descriptors' dataset, or the file's only dataset)."""
+    try:
+        if path.endswith(".npy"):
+            x = np.load(path)
+        elif path.endswith(".npz"):
+            with np.load(path) as z:
+                x = z["descriptors"] if "descriptors" in z else z[z.files[0]]
+        elif path.endswith((".h5", ".hdf5")):
+            import h5py
+            with h5py.File(path, "r") as f:
+                names = list(f)
+                name = "descriptors" if "descriptors" in f else names[0] if len(names) == 1 else None
+                if name is None:
+                    raise ValueError(f"{path}: several datasets ({names}) and none named 'descriptors'")
+                x = f[name][()]
+        else:
+            raise ValueError(f"{path}: features must be .npy, .npz or .h5")
+    except (OSError, KeyError) as e:
+        raise ValueError(f"cannot read features from '{path}': {e}") from None
+    if x.ndim != 2:
+        raise ValueError(f"{path}: features must be N x D, got shape {x.shape}")
+    return x.astype(np.float32)
+
+
+def coco_results(image_ids, captions, vocab):
+    """The COCO results format, plus the word ids: [{'image_id', 'caption', 'word_ids'}]."""
+    from ..data.captions import sentence
+    return [{"image_id": i, "caption": sentence(c, vocab), "word_ids": [int(w) for w in c]}
+            for i, c in zip(image_ids, captions)]
+
+
+def read_references(path):
+    """A COCO captions file → {image id: [captions]}."""
+    from ..data.captions import read_coco
+    return {i: caps for i, _, caps in read_coco(path, "").items}
+
+
+def read_results(path, refs):
+    """A COCO results file → {image id: caption}; every image of ``refs`` needs exactly one result."""
+    import json
+    with open(path) as f:
+        items = json.load(f)
+    hyps = {}
+    for k, r in enumerate(items):
+        if not isinstance(r, dict) or "image_id" not in r or "caption" not in r:
+            raise ValueError(f"{path}: result {k} lacks 'image_id' or 'caption'")
+        if r["image_id"] in hyps:
+            raise ValueError(f"{path}: image {r['image_id']} has two results (result {k})")
+        hyps[r["image_id"]] = r["caption"]
+    missing = [i for i in refs if i not in hyps]
+    extra = [i for i in hyps if i not in refs]
+    if missing or extra:
+        raise ValueError(f"{path}: {len(missing)} reference images without a result (e.g. {missing[:3]}), "
+                         f"{len(extra)} results for unknown images (e.g. {extra[:3]})")
+    return hyps
