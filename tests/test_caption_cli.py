@@ -1,13 +1,11 @@
 """The captioning verbs of `lrcn`: prepare-captions, caption (images or --features, --json) and score."""
 import json
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 from test_captioning import lstm_net
 
-import lrcn_native as caffe
 from lrcn_native.cli import main
 from lrcn_native.data import captions as C
 from lrcn_native.metrics.caption import score_captions

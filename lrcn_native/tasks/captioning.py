@@ -301,3 +301,63 @@ def read_results(path, refs):
         raise ValueError(f"{path}: {len(missing)} reference images without a result (e.g. {missing[:3]}), "
                          f"{len(extra)} results for unknown images (e.g. {extra[:3]})")
     return hyps
+
+
+def nearest_neighbours(train_features, test_features, block=1024):
+    """The 1-NN caption baseline's lookup: for each test image the training image nearest in feature
+    space (Euclidean), computed in blocks of test images → (N_test,) indices."""
+    sq = (train_features.astype(np.float64) ** 2).sum(1)
+    out = []
+    for b0 in range(0, len(test_features), block):
+        f = test_features[b0:b0 + block].astype(np.float64)
+        out.append(np.argmin(sq[None, :] - 2 * f @ train_features.T.astype(np.float64), axis=1))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def retrieval(captioner, features, captions, caption_image, batch=1000):
+    """Both retrieval directions with the released score: features (I × D), captions (word-id lists),
+    caption_image (C,) → {'caption to image': summary, 'image to caption': summary} (R@1/5/10/50,
+    median and mean rank, 1-indexed). The I × C log-probability matrix is the only large array."""
+    from ..metrics.retrieval import recall_summary, retrieval_ranks
+    c2i, i2c = retrieval_ranks(captioner.log_probs(features, captions, batch), caption_image)
+    return {"caption to image": recall_summary(c2i), "image to caption": recall_summary(i2c)}
+
+
+def evaluate(captioner, features, references, vocab, beam_size=1, with_retrieval=False, batch=100,
+             baseline=None):
+    """Generation (and retrieval) on a test set: ``references`` [(image id, [captions])] aligned with
+    ``features``; ``baseline`` optional {name: {image id: caption}} scored beside the model.
+    → {'captioning': {name: scores}, 'retrieval': {...}, 'results': COCO results}."""
+    from ..data.captions import encode, tokenize
+    from ..metrics.caption import score_captions
+    ids = [i for i, _ in references]
+    words = []
+    for b0 in range(0, len(features), batch):
+        words += captioner.caption(features[b0:b0 + batch], beam_size=beam_size)
+    results = coco_results(ids, words, vocab)
+    refs = dict(references)
+    name = "LRCN greedy" if beam_size == 1 else f"LRCN beam {beam_size}"
+    out = {"captioning": {name: score_captions(refs, {r["image_id"]: r["caption"] for r in results})}}
+    for other, hyps in (baseline or {}).items():
+        out["captioning"][other] = score_captions(refs, hyps)
+    if with_retrieval:
+        index = {w: k for k, w in enumerate(vocab)}
+        caps = [(k, encode(tokenize(c), index)) for k, (_, cs) in enumerate(references) for c in cs]
+        out["retrieval"] = retrieval(captioner, features, [c for _, c in caps], np.array([k for k, _ in caps]))
+    out["results"] = results
+    return out
+
+
+def format_tables(results):
+    """The generation and retrieval tables (shaped like the paper's Tables 2–4) as text."""
+    metrics = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D", "ROUGE-L")
+    lines = ["", "Generation (%)".ljust(12) + "".join(m.rjust(9) for m in metrics)]
+    for name, r in results["captioning"].items():
+        lines.append(name.ljust(12) + "".join(f"{100 * r[m]:9.2f}" for m in metrics))
+    if "retrieval" not in results:
+        return "\n".join(lines)
+    lines += ["", "Retrieval".ljust(20) + "".join(k.rjust(9) for k in ("R@1", "R@5", "R@10", "Medr"))]
+    for name, r in results["retrieval"].items():
+        lines.append(name.ljust(20) + "".join(f"{100 * r[k]:9.1f}" for k in ("R@1", "R@5", "R@10"))
+                     + f"{r['median rank']:9.1f}")
+    return "\n".join(lines)

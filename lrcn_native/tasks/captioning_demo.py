@@ -18,8 +18,7 @@ import numpy as np
 
 from ..data import captions as C
 from ..metrics.caption import score_captions
-from ..metrics.retrieval import recall_summary, retrieval_ranks
-from .captioning import Captioner
+from .captioning import Captioner, format_tables, nearest_neighbours, retrieval
 
 SIZE = 32
 COLORS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 80, 230), "yellow": (230, 210, 40)}
@@ -246,9 +245,7 @@ def demo(out_dir, quick=False, seed=0):
     cap = Captioner(lstm_net)
     refs = {i: caps for i, caps in enumerate(test_refs)}
     generated = {"greedy": cap.caption(f_test), "beam 3": cap.beam_search(f_test, 3, max_length=T * 2)[0]}
-    # 1-NN: the first reference caption of the training image nearest in CNN feature (Euclidean)
-    d = (f_test ** 2).sum(1)[:, None] - 2 * f_test @ f_train.T + (f_train ** 2).sum(1)[None, :]
-    nearest = d.argmin(axis=1)
+    nearest = nearest_neighbours(f_train, f_test)
     results = {"config": {"train_images": n_train, "test_images": n_test, "iterations": iters, "hidden": hidden,
                           "vocabulary": V, "seed": seed, "quick": quick},
                "final_loss": float(np.mean(losses[-50:])), "captioning": {}}
@@ -258,12 +255,8 @@ def demo(out_dir, quick=False, seed=0):
         results["captioning"][name] = score_captions(refs, hyps)
 
     # retrieval over the test set: every test caption against every test image
-    test_tokens = [[C.encode(C.tokenize(c), index) for c in caps] for caps in test_refs]
-    flat = [ids for caps in test_tokens for ids in caps]
-    owner = np.repeat(np.arange(n_test), 5)
-    c2i, i2c = retrieval_ranks(cap.log_probs(f_test, flat), owner)
-    results["retrieval"] = {"caption to image": recall_summary(c2i, (1, 5, 10)),
-                            "image to caption": recall_summary(i2c, (1, 5, 10))}
+    flat = [C.encode(C.tokenize(c), index) for caps in test_refs for c in caps]
+    results["retrieval"] = retrieval(cap, f_test, flat, np.repeat(np.arange(n_test), 5))
     results["examples"] = [{"image": i, "greedy": texts["greedy"][i], "beam 3": texts["beam 3"][i],
                             "1-NN": texts["1-NN"][i], "reference": test_refs[i][0]} for i in range(8)]
     results["seconds"] = time.perf_counter() - t0
@@ -274,16 +267,3 @@ def demo(out_dir, quick=False, seed=0):
     contact_sheet(os.path.join(out_dir, "captioning_examples.png"), test_images[:12],
                   [texts["beam 3"][i] for i in range(12)], [test_refs[i][0] for i in range(12)])
     return results
-
-
-def format_tables(results):
-    """The generation and retrieval tables (shaped like the paper's Tables 2–4) as text."""
-    metrics = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr-D", "ROUGE-L")
-    lines = ["", "Generation (%)".ljust(12) + "".join(m.rjust(9) for m in metrics)]
-    for name, r in results["captioning"].items():
-        lines.append(name.ljust(12) + "".join(f"{100 * r[m]:9.2f}" for m in metrics))
-    lines += ["", "Retrieval".ljust(20) + "".join(k.rjust(9) for k in ("R@1", "R@5", "R@10", "Medr"))]
-    for name, r in results["retrieval"].items():
-        lines.append(name.ljust(20) + "".join(f"{100 * r[k]:9.1f}" for k in ("R@1", "R@5", "R@10"))
-                     + f"{r['median rank']:9.1f}")
-    return "\n".join(lines)
