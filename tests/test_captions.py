@@ -181,13 +181,13 @@ ORIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "lrcn_original", "coco_caption")
 
 
-@pytest.mark.skipif(not os.path.isdir(ORIG), reason=f"{ORIG} (the original LRCN files) is absent")
-def test_original_lrcn_prototxt_trains_from_prepared_data(tmp_path):
-    """lrcn.prototxt, unchanged apart from its data paths, trains from prepare()'s output: the HDF5 and
-    image batches line up, the first loss is 20 × ln 8801 (uniform predictions), the frozen CNN stays put."""
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """60 synthetic images (2 captions each) as PNG files and a COCO file, prepared into train and val streams."""
     from PIL import Image
 
     from lrcn_native.tasks.captioning_demo import synthetic_set
+    tmp_path = tmp_path_factory.mktemp("prepared")
     images, refs = synthetic_set(60, seed=9)
     root = tmp_path / "images"
     root.mkdir()
@@ -198,7 +198,16 @@ def test_original_lrcn_prototxt_trains_from_prepared_data(tmp_path):
         coco["annotations"] += [{"image_id": i, "id": 5 * i + k, "caption": c} for k, c in enumerate(caps[:2])]
     (tmp_path / "captions_train.json").write_text(json.dumps(coco))
     out = tmp_path / "h5_data"
-    summary = C.prepare([("train", C.read_coco(str(tmp_path / "captions_train.json"), str(root)))], str(out))
+    cs = C.read_coco(str(tmp_path / "captions_train.json"), str(root))
+    summary = C.prepare([("train", cs), ("val", cs)], str(out))
+    return out, refs, summary
+
+
+@pytest.mark.skipif(not os.path.isdir(ORIG), reason=f"{ORIG} (the original LRCN files) is absent")
+def test_original_lrcn_prototxt_trains_from_prepared_data(tmp_path, prepared):
+    """lrcn.prototxt, unchanged apart from its data paths, trains from prepare()'s output: the HDF5 and
+    image batches line up, the first loss is 20 × ln 8801 (uniform predictions), the frozen CNN stays put."""
+    out, refs, summary = prepared
     split = out / "train_aligned_20_batches"
     assert summary["train"]["sequences"] == 200 and (out / "vocabulary.txt").is_file()
     text = open(os.path.join(ORIG, "lrcn.prototxt")).read().replace(
@@ -226,3 +235,28 @@ def test_original_lrcn_prototxt_trains_from_prepared_data(tmp_path):
     assert np.isfinite(solver.loss)
     np.testing.assert_array_equal(net.params["conv1"][0].data, conv1)          # freeze-convnet: lr_mult 0
     assert not np.array_equal(net.params["lstm2"][0].data, lstm2)
+
+
+@pytest.mark.skipif(not os.path.isdir(ORIG), reason=f"{ORIG} (the original LRCN files) is absent")
+@pytest.mark.parametrize("stages", [("freeze-convnet", "factored", "2-layer"), ("factored", "2-layer"),
+                                    ("unfactored", "1-layer"), ("unfactored", "2-layer")])
+def test_shipped_caption_net_matches_the_original(prepared, tmp_path, monkeypatch, stages):
+    """Our lrcn_caption.prototxt has the original's parameters (names, shapes, lr_mult) in every variant,
+    so weights move between the two; fills are skipped (wiring, not values, is compared)."""
+    from lrcn_native import filler
+    monkeypatch.setattr(filler, "fill", lambda array, msg: None)
+    out = prepared[0]
+    models = os.path.join(os.path.dirname(caffe.__file__), "models")
+    ours = open(os.path.join(models, "lrcn_caption.prototxt")).read().replace("./h5_data", str(out))
+    theirs = open(os.path.join(ORIG, "lrcn.prototxt")).read().replace(
+        "./examples/coco_caption/h5_data/buffer_100", str(out))
+    nets = []
+    for name, text in (("ours", ours), ("theirs", theirs)):
+        (tmp_path / f"{name}.prototxt").write_text(text)
+        nets.append(caffe.Net(str(tmp_path / f"{name}.prototxt"), caffe.TRAIN, stages=stages))
+    a, b = nets
+    assert list(a.params) == list(b.params)
+    for name in a.params:
+        assert [p.shape for p in a.params[name]] == [p.shape for p in b.params[name]], name
+    assert a._lr_mult == b._lr_mult
+    assert a.blobs["predict"].shape == b.blobs["predict"].shape == (20, 100, 8801)
