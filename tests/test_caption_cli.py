@@ -1,5 +1,6 @@
 """The captioning verbs of `lrcn`: prepare-captions, caption (images or --features, --json) and score."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -90,3 +91,30 @@ def test_prepare_and_score(tmp_path, capsys):
     res.write_text(json.dumps([{"image_id": 1, "caption": "A red ball."}]))
     assert main(["score", "--refs", str(refs), "--results", str(res)]) == 1
     assert "1 reference images without a result" in capsys.readouterr().err
+
+
+def test_evaluate_script_with_cached_features(tmp_path, capsys):
+    """python/evaluate_captioning.py: generation scores, retrieval and the 1-NN baseline from cached features."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "evaluate_captioning", os.path.join(os.path.dirname(__file__), os.pardir, "python", "evaluate_captioning.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    net, weights, vocab, model = _trained(tmp_path)
+    refs = {"images": [{"id": i, "file_name": f"{i}.jpg"} for i in range(4)],
+            "annotations": [{"image_id": i, "id": 2 * i + k, "caption": f"w{i} w{k}."} for i in range(4) for k in range(2)]}
+    (tmp_path / "refs.json").write_text(json.dumps(refs))
+    feats = np.random.default_rng(0).uniform(-2, 2, (4, 3)).astype(np.float32)
+    np.save(tmp_path / "f.npy", feats)
+    assert script.run(["--weights", weights, "--vocab", vocab, "--model", model, "--refs", str(tmp_path / "refs.json"),
+                       "--features", str(tmp_path / "f.npy"), "--retrieval", "--train-refs", str(tmp_path / "refs.json"),
+                       "--train-features", str(tmp_path / "f.npy"), "--out", str(tmp_path / "out")]) == 0
+    scores = json.load(open(tmp_path / "out" / "scores.json"))
+    assert scores["captioning"]["1-NN"]["BLEU-1"] == pytest.approx(1.0, abs=1e-6)   # its own first reference
+    hyps = {r["image_id"]: r["caption"] for r in json.load(open(tmp_path / "out" / "results.json"))}
+    words = C.read_vocabulary(vocab)
+    assert [hyps[i] for i in range(4)] == [C.sentence(c, words) for c in Captioner(net).caption(feats)]
+    assert scores["captioning"]["LRCN greedy"] == pytest.approx(
+        score_captions({i: [f"w{i} w{k}." for k in range(2)] for i in range(4)}, hyps))
+    assert set(scores["retrieval"]) == {"caption to image", "image to caption"}
+    assert "Retrieval" in capsys.readouterr().out
