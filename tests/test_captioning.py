@@ -159,3 +159,15 @@ def test_wrong_net_is_a_clear_error(tmp_path):
     path.write_text('input: "data" input_shape { dim: 1 dim: 2 }')
     with pytest.raises(ValueError, match="no input 'cont_sentence'"):
         Captioner(caffe.Net(str(path), caffe.TEST))
+
+
+def test_top_k_is_the_released_argsort_tail():
+    from lrcn_native.tasks.captioning import top_k_ascending
+    rng = np.random.default_rng(0)
+    p = rng.random((40, 50)).astype(np.float32)
+    p[::3, :20] = 0.99                       # ties among the largest in every third row
+    p[1::3, 5] = p[1::3, 7]                  # ties elsewhere
+    for k in (1, 3, 5):
+        np.testing.assert_array_equal(top_k_ascending(p, k), np.argsort(p, axis=1)[:, -k:])
+    small = rng.random((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(top_k_ascending(small, 3), np.argsort(small, axis=1)[:, -3:])

@@ -120,7 +120,7 @@ class Captioner:
         cont = np.zeros(n * K, np.float32)
         while not all(_finished(b, max_length) for img in beams for b in img):
             probs = self.step(words, cont).astype(np.float64)
-            top = np.argsort(self.net.blobs["probs"].data[0], axis=1)[:, -K:]
+            top = top_k_ascending(self.net.blobs["probs"].data[0], K)
             rows = np.arange(n * K)
             for i, img in enumerate(beams):
                 if all(_finished(b, max_length) for b in img):
@@ -181,6 +181,23 @@ class Captioner:
                 total += np.where(live, np.log(np.maximum(p, np.float32(1e-12))), 0.0)
             out[img, [c for _, c in chunk]] = total
         return out
+
+
+def top_k_ascending(probs, k):
+    """Per row, exactly ``np.argsort(row)[-k:]`` (the released beam proposals, ties included) without
+    sorting all V entries: the k+1 largest by argpartition, ordered; rows where any two of those tie fall
+    back to the full argsort, whose order among equal values the partition cannot reproduce."""
+    n, v = probs.shape
+    if v <= k + 1:
+        return np.argsort(probs, axis=1)[:, -k:]
+    part = np.argpartition(probs, v - k - 1, axis=1)[:, -(k + 1):]
+    vals = np.take_along_axis(probs, part, 1)
+    order = np.argsort(vals, axis=1)
+    part, vals = np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
+    top = part[:, 1:]
+    for r in np.flatnonzero((np.diff(vals, axis=1) == 0).any(axis=1)):
+        top[r] = np.argsort(probs[r])[-k:]
+    return top
 
 
 def _finished(beam, max_length):
