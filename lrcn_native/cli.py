@@ -369,7 +369,7 @@ def cmd_score(args):
     from lrcn_native.metrics.caption import score_captions
     from lrcn_native.tasks.captioning import read_references, read_results
     refs = read_references(args.refs)
-    scores = score_captions(refs, read_results(args.results, refs))
+    scores = score_captions(refs, read_results(args.results, refs), with_meteor=args.meteor)
     for name, value in scores.items():
         print(f"{name}: {value:.4f}")
     if args.json:
@@ -463,6 +463,7 @@ def main(argv=None):
     p = sub.add_parser("score", help="BLEU-1..4, CIDEr-D, ROUGE-L of results against reference captions")
     p.add_argument("--refs", required=True, help="COCO captions_*.json")
     p.add_argument("--results", required=True, help="COCO results JSON ([{image_id, caption}])")
+    p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java and pip install 'lrcn_native[eval]')")
     p.add_argument("--json", help="write the scores here")
     p.set_defaults(func=cmd_score)
     args = parser.parse_args(argv)

@@ -95,3 +95,12 @@ def test_scores_agree_with_pycocoevalcap():
     got, got_each = M.cider_d(refs, hyps)
     assert got == pytest.approx(want, abs=1e-6) and got_each == pytest.approx(list(want_each), abs=1e-6)
     assert M.rouge_l(refs, hyps)[0] == pytest.approx(rouge.Rouge().compute_score(refs, res)[0], abs=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
+def test_meteor_through_the_scorer_jar():
+    pytest.importorskip("pycocoevalcap.meteor.meteor", reason="pip install pycocoevalcap (the 'eval' extra)")
+    refs = {1: ["a red circle on the left", "there is a red circle"], 2: ["a blue square"]}
+    same = M.meteor(refs, {1: "a red circle on the left", 2: "a blue square"})
+    other = M.meteor(refs, {1: "green triangles everywhere", 2: "two dogs running"})
+    assert 0.9 < same <= 1.0 and other < 0.1

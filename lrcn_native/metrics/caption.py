@@ -8,6 +8,7 @@ BLEU-1..4, CIDEr-D and ROUGE-L. Every metric takes ``refs`` {image id: [tokenise
 * CIDEr-D (Vedantam et al.): TF-IDF n-gram vectors (n = 1..4) with document frequencies over the
   references, hypothesis counts clipped by the reference's, a Gaussian length penalty (σ = 6) and ×10;
   like the scorer, the "length" in that penalty counts bigrams.
+* METEOR: only through the scorer's own Java jar (``meteor``), when pycocoevalcap and Java are installed.
 * ROUGE-L: the longest common subsequence against each reference, F-measure with β = 1.2 from the best
   precision and the best recall, averaged over images.
 """
@@ -192,13 +193,31 @@ def rouge_l(refs, hyps, beta=1.2):
     return float(np.mean(scores)), scores
 
 
-def score_captions(refs, hyps, tokenize=True):
-    """{image: [reference captions]}, {image: caption} → {'BLEU-1'..'BLEU-4', 'CIDEr-D', 'ROUGE-L'}
-    (fractions, as the scorer reports them). ``tokenize``: apply ptb_tokenize to both first."""
+def meteor(refs, hyps):
+    """METEOR 1.5 as the COCO-caption scorer runs it: its Java jar, through pycocoevalcap (the ``eval``
+    extra) and a ``java`` command; a clear error names whichever is missing."""
+    import shutil
+    if shutil.which("java") is None:
+        raise RuntimeError("METEOR needs Java: no 'java' command on PATH")
+    try:
+        from pycocoevalcap.meteor.meteor import Meteor
+    except ImportError:
+        raise RuntimeError("METEOR needs pycocoevalcap: pip install 'lrcn_native[eval]'") from None
+    ids = _check(refs, hyps)
+    score, _ = Meteor().compute_score({k: refs[k] for k in ids}, {k: [hyps[k]] for k in ids})
+    return float(score)
+
+
+def score_captions(refs, hyps, tokenize=True, with_meteor=False):
+    """{image: [reference captions]}, {image: caption} → {'BLEU-1'..'BLEU-4', 'CIDEr-D', 'ROUGE-L'} (and
+    'METEOR' with ``with_meteor``), fractions as the scorer reports them. ``tokenize``: apply ptb_tokenize
+    to both first."""
     if tokenize:
         refs = {k: [ptb_tokenize(c) for c in v] for k, v in refs.items()}
         hyps = {k: ptb_tokenize(v) for k, v in hyps.items()}
     out = {f"BLEU-{j + 1}": s for j, s in enumerate(bleu(refs, hyps))}
     out["CIDEr-D"] = cider_d(refs, hyps)[0]
     out["ROUGE-L"] = rouge_l(refs, hyps)[0]
+    if with_meteor:
+        out["METEOR"] = meteor(refs, hyps)
     return out
