@@ -1,5 +1,6 @@
-"""The `lrcn` command, after the `caffe` tool: train, test, time, inspect, convert. Log lines follow Caffe's
-wording and glog's line prefix so existing log parsers (Caffe's tools/extra/parse_log.py) work."""
+"""The `lrcn` command, after the `caffe` tool: train, test, time, inspect, convert; for captioning
+prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
+log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
 import logging
 import os
@@ -302,6 +303,81 @@ def cmd_test(args):
     return 0
 
 
+_MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+
+
+def cmd_prepare_captions(args):
+    """Captions → vocabulary.txt and the HDF5 sentence streams per split (the released coco_to_hdf5_data)."""
+    from lrcn_native.data import captions as C
+    readers = {"coco": lambda path, split: C.read_coco(path, args.images),
+               "karpathy": lambda path, split: C.read_karpathy(path, args.images, split),
+               "flickr-tokens": lambda path, split: C.read_flickr_tokens(path, args.images)}
+    sets = [(split, readers[args.format](path, split)) for split, path in
+            (("train", args.train), ("val", args.val), ("test", args.test)) if path]
+    vocab = C.read_vocabulary(args.vocab) if args.vocab else None
+    summary = C.prepare(sets, args.out, vocab=vocab, min_count=args.min_count, skip_missing=args.skip_missing,
+                        aligned=not args.unaligned, max_words=args.max_words)
+    print(f"vocabulary: {len(summary['vocabulary'])} words (+ EOS) in {args.out}/vocabulary.txt")
+    for split, _ in sets:
+        s, missing = summary[split], summary["missing"][split]
+        print(f"{split}: {s['pairs']} captions -> {s['sequences']} sequences ({s['padded']} padded, "
+              f"{s['truncated']} truncated), {s['rows']} rows in {len(s['files'])} file(s)"
+              + (f"; {len(missing)} images missing, skipped" if missing else ""))
+    return 0
+
+
+def cmd_caption(args):
+    """Captions for images (or precomputed descriptors) with a trained LRCN, as the released captioner."""
+    import json
+    import random
+
+    import lrcn_native as caffe
+    from lrcn_native.data.captions import read_vocabulary, sentence
+    from lrcn_native.tasks import captioning as T
+    _mode(args.gpu)
+    if bool(args.images) == bool(args.features):
+        raise ValueError("give image files or --features, not both or neither")
+    lstm_net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
+    vocab = read_vocabulary(args.vocab)
+    if len(vocab) + 1 != lstm_net.blobs["probs"].shape[2]:
+        raise ValueError(f"{args.vocab}: {len(vocab)} words + EOS, but the net predicts "
+                         f"{lstm_net.blobs['probs'].shape[2]}")
+    if args.features:
+        feats = T.read_features(args.features)
+        ids = list(range(len(feats)))
+    else:
+        image_net = caffe.Net(args.image_model, caffe.TEST, weights=args.weights)
+        feats = T.image_descriptors(image_net, args.images, args.descriptor, batch=args.batch)
+        ids = [os.path.splitext(os.path.basename(p))[0] for p in args.images]
+        ids = [int(i) if i.isdigit() else i for i in ids]
+    cap = T.Captioner(lstm_net)
+    out, rng = [], random.Random(args.seed)
+    for b0 in range(0, len(feats), args.batch):
+        out += cap.caption(feats[b0:b0 + args.batch], beam_size=args.beam_size, temp=args.temp, rng=rng)
+    for i, c in zip(ids, out):
+        print(f"{i}\t{sentence(c, vocab)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(T.coco_results(ids, out, vocab), f)
+    return 0
+
+
+def cmd_score(args):
+    """BLEU-1..4, CIDEr-D and ROUGE-L of a COCO results file against COCO reference captions."""
+    import json
+
+    from lrcn_native.metrics.caption import score_captions
+    from lrcn_native.tasks.captioning import read_references, read_results
+    refs = read_references(args.refs)
+    scores = score_captions(refs, read_results(args.results, refs), with_meteor=args.meteor)
+    for name, value in scores.items():
+        print(f"{name}: {value:.4f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(scores, f, indent=1)
+    return 0
+
+
 class _GlogFormatter(logging.Formatter):
     """glog's line prefix, as Caffe writes it: 'I0512 14:02:03.123456 4242 solver.py:228] message'."""
 
@@ -353,6 +429,43 @@ def main(argv=None):
     p.add_argument("--level", type=int, default=0)
     p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
     p.set_defaults(func=cmd_test)
+    p = sub.add_parser("prepare-captions", help="captions -> vocabulary and HDF5 sentence streams")
+    p.add_argument("--format", choices=("coco", "karpathy", "flickr-tokens"), default="coco",
+                   help="captions_*.json (one file per split), a Karpathy-split dataset_*.json (the same file "
+                        "for each split), or Flickr30k's results_*.token")
+    p.add_argument("--train", required=True, help="training captions (the vocabulary comes from them)")
+    p.add_argument("--val", help="validation captions")
+    p.add_argument("--test", help="test captions")
+    p.add_argument("--images", required=True, help="image root folder")
+    p.add_argument("--out", required=True, help="output folder (<split>_aligned_20_batches/ per split)")
+    p.add_argument("--vocab", help="an existing vocabulary.txt instead of building one")
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--max-words", type=int, default=20)
+    p.add_argument("--unaligned", action="store_true", help="no padding, truncation or image alignment")
+    p.add_argument("--skip-missing", action="store_true", help="skip (and count) missing images instead of failing")
+    p.set_defaults(func=cmd_prepare_captions)
+    p = sub.add_parser("caption", help="caption images with a trained LRCN (greedy, beam search, sampling)")
+    p.add_argument("images", nargs="*", help="image files")
+    p.add_argument("--features", help=".npy/.npz/.h5 of precomputed descriptors (N x 1000 fc8) instead of images")
+    p.add_argument("--weights", required=True, help="trained LRCN .caffemodel")
+    p.add_argument("--vocab", required=True, help="vocabulary.txt")
+    p.add_argument("--model", default=os.path.join(_MODELS, "lrcn_word_to_preds.deploy.prototxt"),
+                   help="T=1 word-to-preds deploy net")
+    p.add_argument("--image-model", default=os.path.join(_MODELS, "caffenet.prototxt"), help="image net")
+    p.add_argument("--descriptor", default="fc8", help="the image net blob fed to the LSTM")
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--temp", type=float, default=None, help="sample with this inverse temperature instead")
+    p.add_argument("--seed", type=int, default=0, help="random seed for sampling")
+    p.add_argument("--batch", type=int, default=100, help="images per decoding batch")
+    p.add_argument("--json", help="write COCO results (image_id, caption) plus word_ids here")
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.set_defaults(func=cmd_caption)
+    p = sub.add_parser("score", help="BLEU-1..4, CIDEr-D, ROUGE-L of results against reference captions")
+    p.add_argument("--refs", required=True, help="COCO captions_*.json")
+    p.add_argument("--results", required=True, help="COCO results JSON ([{image_id, caption}])")
+    p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java and pip install 'lrcn_native[eval]')")
+    p.add_argument("--json", help="write the scores here")
+    p.set_defaults(func=cmd_score)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
