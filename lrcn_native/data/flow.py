@@ -26,3 +26,33 @@ def image_to_flow(img):
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"flow image must be H x W x 3, got shape {img.shape}")
     return ((img[..., :2].astype(np.float32) - OFFSET) / SCALE).astype(np.float32)
+
+
+def _box_sum(a, r):
+    """Sum of a (H x W) over the (2r+1)^2 window around each pixel, edges padded by replication."""
+    p = np.pad(a, r + 1, mode="edge").cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]
+
+
+def lucas_kanade(prev, nxt, radius=3, eps=1e-6):
+    """Dense flow prev -> nxt (grey H x W float) by one-step windowed Lucas-Kanade: H x W x 2 (x, y).
+
+    numpy-only flow for when OpenCV (the `flow` extra: TV-L1, Farneback) is not installed. It is a
+    single-scale linearisation, accurate for displacements well under a pixel on smooth images;
+    where the window has no texture (structure tensor singular) the flow is 0.
+    """
+    prev, nxt = np.asarray(prev, np.float64), np.asarray(nxt, np.float64)
+    if prev.shape != nxt.shape or prev.ndim != 2:
+        raise ValueError(f"frames must be equal H x W grey images, got {prev.shape} and {nxt.shape}")
+    mean = (prev + nxt) / 2                     # gradients of the mean frame: symmetric in time
+    iy, ix = np.gradient(mean)
+    it = nxt - prev
+    sxx, syy, sxy = (_box_sum(a, radius) for a in (ix * ix, iy * iy, ix * iy))
+    sxt, syt = _box_sum(ix * it, radius), _box_sum(iy * it, radius)
+    det = sxx * syy - sxy * sxy
+    ok = det > eps * (sxx + syy) ** 2 + eps     # well-conditioned windows only
+    det = np.where(ok, det, 1.0)
+    u = np.where(ok, (-syy * sxt + sxy * syt) / det, 0.0)
+    v = np.where(ok, (sxy * sxt - sxx * syt) / det, 0.0)
+    return np.stack([u, v], axis=2).astype(np.float32)
