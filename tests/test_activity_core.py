@@ -103,3 +103,21 @@ def test_lucas_kanade_recovers_known_shift():
     assert np.abs(back[..., 0] - dx).mean() < 0.05 + 1 / 32
     # A textureless window has no flow.
     assert not lucas_kanade(np.ones((10, 10)), np.ones((10, 10))).any()
+
+
+def test_scores_roundtrip_and_rescore(tmp_path):
+    from lrcn_native.tasks.activity import load_scores, save_scores
+    labels = np.array([0, 1, 1])
+    rgb = np.array([[0.9, 0.1], [0.6, 0.4], [0.45, 0.55]])
+    path = str(tmp_path / "rgb.npz")
+    save_scores(path, ["v_A_g01_c01", "v_B_g01_c01", "v_B_g02_c01"], labels, rgb)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.npz"]   # no temporary left behind
+    videos, lab, sc = load_scores(path)
+    assert videos.tolist()[1] == "v_B_g01_c01"
+    np.testing.assert_array_equal(lab, labels)
+    np.testing.assert_array_equal(sc, rgb)
+    with pytest.raises(ValueError, match="must agree"):
+        save_scores(path, ["a"], labels, rgb)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="not a scores file"):
+        load_scores(str(tmp_path / "other.npz"))

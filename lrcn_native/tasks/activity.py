@@ -1,4 +1,6 @@
 """Activity recognition (LRCN §4.1): video scores, late fusion and the Table-1-shaped results."""
+import os
+
 import numpy as np
 
 from lrcn_native.metrics.classification import accuracy
@@ -54,3 +56,30 @@ def format_table(rows):
     for model, row in rows.items():
         lines.append(" | ".join([model.ljust(width)] + [f"{row[c]:9.2f}" for c in cols]))
     return "\n".join(lines)
+
+
+def save_scores(path, videos, labels, scores):
+    """Per-video scores to an .npz (videos: names, labels: (V,), scores: V x C), written to a temporary
+    file and renamed over `path`, so fusion can be re-scored without re-running the nets."""
+    videos, labels, scores = np.asarray(videos, str), np.asarray(labels, np.int64), np.asarray(scores)
+    if not (len(videos) == len(labels) == len(scores)) or scores.ndim != 2:
+        raise ValueError(f"{path}: {len(videos)} videos, {len(labels)} labels and scores "
+                         f"{scores.shape} must agree (scores V x C)")
+    if not path.endswith(".npz"):
+        raise ValueError(f"{path}: scores are saved as .npz")
+    tmp = f"{path[:-4]}.tmp.npz"
+    try:
+        np.savez(tmp, videos=videos, labels=labels, scores=scores)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_scores(path):
+    """(videos, labels, scores) as saved by save_scores."""
+    with np.load(path) as f:
+        missing = {"videos", "labels", "scores"} - set(f.files)
+        if missing:
+            raise ValueError(f"{path}: not a scores file (missing {sorted(missing)})")
+        return f["videos"], f["labels"], f["scores"]
