@@ -19,30 +19,21 @@ the same run, not absolute numbers across runs.
     python benchmarks/bench_captioning.py [--quick] [--threads 2]
 """
 import argparse
-import datetime
-import json
 import os
-import platform
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-try:  # PyTorch before lrcn_native, as in bench_lstm.py (its OpenMP runtime starts with its own defaults)
-    import torch
-except ImportError:
-    torch = None
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
+import common  # first: imports PyTorch (the baseline) before lrcn_native
+from common import torch
 
 import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K, blas_core, blas_library  # noqa: E402
+from lrcn_native.backend import K  # noqa: E402
 from lrcn_native.tasks.captioning import Captioner  # noqa: E402
 
 V, H, F, T, N = 8801, 1000, 1000, 20, 100
-MODELS = os.path.join(HERE, "..", "lrcn_native", "models")
+MODELS = os.path.join(os.path.dirname(caffe.__file__), "models")
 
 
 def best(fn, repeat):
@@ -218,8 +209,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--length", type=int, default=20, help="decoding steps per caption")
-    ap.add_argument("--quick", action="store_true", help="1 repeat, 10 decoding steps")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "captioning_cpu.json"))
+    common.add_arguments(ap, "1 repeat, 10 decoding steps")
     args = ap.parse_args()
     if args.quick:
         args.repeat, args.length = 1, 10
@@ -227,22 +217,17 @@ def main():
     if torch is not None:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"BLAS: {blas_library}, OpenBLAS kernels: {blas_core}; PyTorch: {torch.__version__ if torch else 'absent'}")
-    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "device": "cpu",
-               "threads": args.threads, "repeat": args.repeat, "decode_length": args.length, "blas": blas_library,
-               "openblas_core": blas_core, "torch": torch.__version__ if torch else None,
-               "machine": {"processor": platform.processor(), "load_average_before": os.getloadavg()}}
+    results = common.header(device="cpu", quick=args.quick, threads=args.threads, repeat=args.repeat,
+                            decode_length=args.length)
+    print(f"BLAS: {results['machine']['blas']}, OpenBLAS kernels: {results['machine']['openblas_core']}; "
+          f"PyTorch: {results['machine']['torch'] or 'absent'}")
     print("training (T=20, N=100, 1000 hidden, 8801 words; frozen CNN left out):")
     results["training"] = bench_training(args.repeat, rng)
     print(f"  {results['training']}")
     print(f"decoding ({args.length} steps per caption):")
     results["decoding"] = bench_decoding(args.repeat, args.length, rng)
     print(f"  step at batch 1: {results['decoding']['step_batch1']}")
-    results["machine"]["load_average_after"] = os.getloadavg()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(f"wrote {args.out}")
+    common.save(results, args, "captioning_cpu")
 
 
 if __name__ == "__main__":
