@@ -143,3 +143,16 @@ def test_arbitrary_text_parses_or_raises_prototxt_error(text):
         parse(text, "fuzz")
     except PrototxtError as e:
         assert str(e).startswith("fuzz:")
+
+
+def test_deep_nesting_is_a_prototxt_error():
+    # 1,000 levels used to end in a bare RecursionError; protobuf stops at 100 levels.
+    depth = 1000
+    text = "a { " * depth + "}" * depth
+    with pytest.raises(PrototxtError, match=r"f\.prototxt:1:\d+: messages nested more than 100 deep"):
+        parse(text, "f.prototxt")
+    ok = "a { " * 100 + "}" * 100
+    m = parse(ok)
+    for _ in range(100):
+        m = m.get("a")
+    assert isinstance(m, Message) and not m.fields
