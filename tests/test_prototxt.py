@@ -156,3 +156,24 @@ def test_deep_nesting_is_a_prototxt_error():
     for _ in range(100):
         m = m.get("a")
     assert isinstance(m, Message) and not m.fields
+
+
+@pytest.mark.parametrize("field, value, type_", [
+    ("input_param { shape { dim: %s } }", 2**63, "int64"),
+    ("loss_param { ignore_label: %s }", 2**31, "int32"),
+    ("convolution_param { num_output: %s }", -1, "uint32"),
+    ("convolution_param { kernel_size: %s }", 2**32, "uint32"),
+])
+def test_integers_are_range_checked_by_their_caffe_type(field, value, type_):
+    text = 'layer {\n  name: "l"\n  %s\n}' % (field % value)
+    with pytest.raises(PrototxtError, match=rf"n.prototxt:3:\d+: .* expects an integer in {type_} range.*got {value}"):
+        validate_net(parse(text, "n.prototxt"))
+    # The largest value of the type is accepted.
+    top = {"int32": 2**31 - 1, "uint32": 2**32 - 1, "int64": 2**63 - 1}[type_]
+    validate_net(parse(text.replace(str(value), str(top)), "n.prototxt"))
+
+
+def test_solver_integers_are_range_checked():
+    with pytest.raises(PrototxtError, match=r"s.prototxt:1:1: .* int32 range.*got 2147483648"):
+        validate_solver(parse("max_iter: 2147483648", "s.prototxt"))
+    assert validate_solver(parse("random_seed: 2147483648")).int("random_seed") == 2**31  # int64
