@@ -177,3 +177,21 @@ def test_solver_integers_are_range_checked():
     with pytest.raises(PrototxtError, match=r"s.prototxt:1:1: .* int32 range.*got 2147483648"):
         validate_solver(parse("max_iter: 2147483648", "s.prototxt"))
     assert validate_solver(parse("random_seed: 2147483648")).int("random_seed") == 2**31  # int64
+
+
+@pytest.mark.parametrize("text, line", [
+    ('layer {\n  name: "a"\n  name: "b"\n}', 3),
+    ('layer {\n  name: "a"\n  inner_product_param {\n    num_output: 2 num_output: 5\n  }\n}', 4),
+    ('layer { name: "a" }\nname: "n"\nname: "m"', 3),
+])
+def test_duplicated_singular_fields_are_rejected(text, line):
+    with pytest.raises(PrototxtError, match=rf"n.prototxt:{line}:\d+: non-repeated field .* multiple times"):
+        validate_net(parse(text, "n.prototxt"))
+
+
+def test_repeated_fields_may_repeat():
+    net = validate_net(parse('layer { name: "a" bottom: "x" bottom: "y" top: "z" top: "w" loss_weight: 1 '
+                             'loss_weight: 0 convolution_param { kernel_size: 3 kernel_size: 5 pad: 1 pad: 2 } '
+                             'include { stage: "s" stage: "t" } }\nlayer { name: "b" }'))
+    assert net.all("layer")[0].all("bottom") == ["x", "y"]
+    validate_solver(parse("test_iter: 1 test_iter: 2 stepvalue: 3 stepvalue: 4 test_net: 'a' test_net: 'b'"))
