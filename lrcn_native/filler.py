@@ -43,16 +43,22 @@ def fill(array, msg):
     kind = msg.str("type", "constant")
     rng = mode.rng()
     shape = array.shape
+    # Caffe's checks: only the gaussian filler is sparse; draws need min <= max and std > 0 (NaN fails both).
+    sparse = msg.int("sparse", -1)
+    if sparse < -1 or (sparse != -1 and kind != "gaussian"):
+        raise msg.error("sparse", f"{kind} filler: sparse {sparse} is not supported (only gaussian, sparse >= -1)")
     if kind == "constant":
         array[...] = msg.float("value", 0.0)
     elif kind == "uniform":
         lo, hi = msg.float("min", 0.0), msg.float("max", 1.0)
-        if hi < lo:
-            raise msg.error("max", f"uniform filler: max {hi} < min {lo}")
+        if not lo <= hi:
+            raise msg.error("max", f"uniform filler: needs min <= max, got min {lo}, max {hi}")
         _uniform(rng, array, lo, hi)
     elif kind == "gaussian":
-        _gaussian(rng, array, msg.float("mean", 0.0), msg.float("std", 1.0))
-        sparse = msg.int("sparse", -1)
+        std = msg.float("std", 1.0)
+        if not std > 0:
+            raise msg.error("std", f"gaussian filler: std must be > 0, got {std}")
+        _gaussian(rng, array, msg.float("mean", 0.0), std)
         if sparse >= 0:
             # Caffe: each weight is kept with probability sparse / num_outputs (num_outputs = shape[0]).
             if len(shape) < 1 or shape[0] == 0:

@@ -7,6 +7,7 @@ the loss blobs' diffs, and Caffe's rules for which layers and bottoms need backw
 pycaffe's (``net.blobs``, ``net.params``, ``forward``, ``backward``...).
 """
 import collections
+import contextlib
 import importlib
 import os
 
@@ -397,8 +398,9 @@ class Net:
         loss = 0.0
         for i in range(start, end + 1):
             layer, bottom, top = self.layers[i], self._bottoms[i], self._tops[i]
-            layer.reshape(bottom, top)
-            layer.forward(bottom, top)
+            with _naming(layer, "forward"):
+                layer.reshape(bottom, top)
+                layer.forward(bottom, top)
             for j, _ in self._loss_tops[i]:
                 loss += K.dot(top[j].rdata(), top[j].rdiff())
         return loss
@@ -406,7 +408,8 @@ class Net:
     def backward_from_to(self, start, end):
         for i in range(start, end - 1, -1):
             if self._layer_need_backward[i]:
-                self.layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
+                with _naming(self.layers[i], "backward"):
+                    self.layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """pycaffe's forward: sets input blobs from ``kwargs``, runs start..end and returns
@@ -534,3 +537,15 @@ def _as_bool(lp, field, index):
     if isinstance(v, int) and v in (0, 1):
         return bool(v)
     raise lp.error(field, f"field '{field}' expects true or false, got {v!r}", index)
+
+
+@contextlib.contextmanager
+def _naming(layer, phase):
+    """Any error a layer raises (a native kernel's ValueError, a MemoryError...) becomes a LayerError naming
+    the layer and its prototxt line, the original chained."""
+    try:
+        yield
+    except LayerError:
+        raise
+    except Exception as e:
+        raise layer.error(f"{phase} failed: {type(e).__name__}: {e}") from e

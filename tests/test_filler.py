@@ -73,3 +73,17 @@ def test_errors():
         filled('type: "uniform" min: 1 max: 0', (2,))
     with pytest.raises(PrototxtError, match="bilinear"):
         filled('type: "bilinear"', (2, 3))
+
+
+@pytest.mark.parametrize("text, match", [
+    ('type: "uniform" min: nan', "needs min <= max"),
+    ('type: "uniform" max: nan', "needs min <= max"),
+    ('type: "gaussian" std: 0', "std must be > 0"),
+    ('type: "gaussian" std: nan', "std must be > 0"),
+    ('type: "gaussian" sparse: -2', "sparse -2 is not supported"),
+    ('type: "xavier" sparse: 1', "sparse 1 is not supported"),
+    ('type: "constant" sparse: 0', "sparse 0 is not supported"),
+])
+def test_filler_parameters_caffe_rejects(text, match):
+    with pytest.raises(PrototxtError, match=match):
+        filled(text, (2, 3))

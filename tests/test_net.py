@@ -215,3 +215,22 @@ def test_dummy_data_shapes_and_fillers():
     with pytest.raises(ValueError, match="data_filler"):
         net_from('layer { name: "d" type: "DummyData" top: "a" top: "b" top: "c" dummy_data_param { '
                  'shape { dim: 1 } data_filler { } data_filler { } } }')
+
+
+def test_a_layer_error_in_forward_or_backward_names_the_layer(tmp_path, monkeypatch):
+    from lrcn_native.layer import LayerError
+    path = tmp_path / "n.prototxt"
+    path.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }\n'
+                    'layer { name: "act" type: "ReLU" bottom: "x" top: "y" }\n'
+                    'force_backward: true\n', encoding="utf-8")
+    net = caffe.Net(str(path), caffe.TEST)
+    layer = net.layers[1]
+    for phase, exc in (("forward", MemoryError("out of memory")), ("backward", ValueError("kernel says no"))):
+        def boom(*args, exc=exc):
+            raise exc
+        monkeypatch.setattr(layer, phase, boom)
+        with pytest.raises(LayerError, match=rf"n.prototxt:2: layer 'act' \(ReLU\): {phase} failed: "
+                                             rf"{type(exc).__name__}") as e:
+            getattr(net, phase)()
+        assert e.value.__cause__ is exc
+        monkeypatch.undo()

@@ -143,3 +143,55 @@ def test_arbitrary_text_parses_or_raises_prototxt_error(text):
         parse(text, "fuzz")
     except PrototxtError as e:
         assert str(e).startswith("fuzz:")
+
+
+def test_deep_nesting_is_a_prototxt_error():
+    # 1,000 levels used to end in a bare RecursionError; protobuf stops at 100 levels.
+    depth = 1000
+    text = "a { " * depth + "}" * depth
+    with pytest.raises(PrototxtError, match=r"f\.prototxt:1:\d+: messages nested more than 100 deep"):
+        parse(text, "f.prototxt")
+    ok = "a { " * 100 + "}" * 100
+    m = parse(ok)
+    for _ in range(100):
+        m = m.get("a")
+    assert isinstance(m, Message) and not m.fields
+
+
+@pytest.mark.parametrize("field, value, type_", [
+    ("input_param { shape { dim: %s } }", 2**63, "int64"),
+    ("loss_param { ignore_label: %s }", 2**31, "int32"),
+    ("convolution_param { num_output: %s }", -1, "uint32"),
+    ("convolution_param { kernel_size: %s }", 2**32, "uint32"),
+])
+def test_integers_are_range_checked_by_their_caffe_type(field, value, type_):
+    text = 'layer {\n  name: "l"\n  %s\n}' % (field % value)
+    with pytest.raises(PrototxtError, match=rf"n.prototxt:3:\d+: .* expects an integer in {type_} range.*got {value}"):
+        validate_net(parse(text, "n.prototxt"))
+    # The largest value of the type is accepted.
+    top = {"int32": 2**31 - 1, "uint32": 2**32 - 1, "int64": 2**63 - 1}[type_]
+    validate_net(parse(text.replace(str(value), str(top)), "n.prototxt"))
+
+
+def test_solver_integers_are_range_checked():
+    with pytest.raises(PrototxtError, match=r"s.prototxt:1:1: .* int32 range.*got 2147483648"):
+        validate_solver(parse("max_iter: 2147483648", "s.prototxt"))
+    assert validate_solver(parse("random_seed: 2147483648")).int("random_seed") == 2**31  # int64
+
+
+@pytest.mark.parametrize("text, line", [
+    ('layer {\n  name: "a"\n  name: "b"\n}', 3),
+    ('layer {\n  name: "a"\n  inner_product_param {\n    num_output: 2 num_output: 5\n  }\n}', 4),
+    ('layer { name: "a" }\nname: "n"\nname: "m"', 3),
+])
+def test_duplicated_singular_fields_are_rejected(text, line):
+    with pytest.raises(PrototxtError, match=rf"n.prototxt:{line}:\d+: non-repeated field .* multiple times"):
+        validate_net(parse(text, "n.prototxt"))
+
+
+def test_repeated_fields_may_repeat():
+    net = validate_net(parse('layer { name: "a" bottom: "x" bottom: "y" top: "z" top: "w" loss_weight: 1 '
+                             'loss_weight: 0 convolution_param { kernel_size: 3 kernel_size: 5 pad: 1 pad: 2 } '
+                             'include { stage: "s" stage: "t" } }\nlayer { name: "b" }'))
+    assert net.all("layer")[0].all("bottom") == ["x", "y"]
+    validate_solver(parse("test_iter: 1 test_iter: 2 stepvalue: 3 stepvalue: 4 test_net: 'a' test_net: 'b'"))

@@ -29,9 +29,7 @@ class Convolution(Layer):
         self.group = p.int("group", 1)
         shape = bottom[0].shape
         axis = p.int("axis", 1)
-        self.axis = axis + len(shape) if axis < 0 else axis
-        if not 0 <= self.axis < len(shape):
-            raise self.error(f"axis {axis} is out of range for bottom shape {shape}", "convolution_param")
+        self.axis = self.canonical_axis(axis, len(shape), "convolution_param")
         spatial = len(shape) - self.axis - 1
         if spatial != 2:
             raise self.error(f"only 2-D spatial convolution is supported: bottom {shape} with axis {axis} has "

@@ -24,9 +24,7 @@ class InnerProduct(Layer):
         self.transpose = p.bool("transpose", False)
         shape = bottom[0].shape
         axis = p.int("axis", 1)
-        self.axis = axis + len(shape) if axis < 0 else axis
-        if not 0 <= self.axis < len(shape):
-            raise self.error(f"axis {axis} is out of range for bottom shape {shape}", "inner_product_param")
+        self.axis = self.canonical_axis(axis, len(shape), "inner_product_param")
         self.K = int(np.prod(shape[self.axis:], dtype=np.int64))
         wshape = (self.K, self.num_output) if self.transpose else (self.num_output, self.K)
         self.add_param(wshape, p.msg("weight_filler"))

@@ -8,53 +8,65 @@ only checks; the layers read values with the Message accessors.
 from .text import Ident, Message, PrototxtError
 
 F, I, B, S, E = "float", "int", "bool", "str", "enum"
+U, L = "uint32", "int64"  # I is int32: every integer is range-checked against its caffe.proto type
+
+
+class Rep:
+    """A repeated field of ``kind`` (caffe.proto's ``repeated``); any other field given twice is an error."""
+    __slots__ = ("kind",)
+
+    def __init__(self, kind):
+        self.kind = kind
+
+
+_INT_RANGES = {I: (-2**31, 2**31 - 1), U: (0, 2**32 - 1), L: (-2**63, 2**63 - 1)}
 
 FILLER = {"type": S, "value": F, "min": F, "max": F, "mean": F, "std": F, "sparse": I, "variance_norm": E}
-BLOB_SHAPE = {"dim": I}
-NET_STATE_RULE = {"phase": E, "min_level": I, "max_level": I, "stage": S, "not_stage": S}
-NET_STATE = {"phase": E, "level": I, "stage": S}
+BLOB_SHAPE = {"dim": Rep(L)}
+NET_STATE_RULE = {"phase": E, "min_level": I, "max_level": I, "stage": Rep(S), "not_stage": Rep(S)}
+NET_STATE = {"phase": E, "level": I, "stage": Rep(S)}
 PARAM_SPEC = {"name": S, "share_mode": E, "lr_mult": F, "decay_mult": F}
-BLOB_PROTO = {"shape": BLOB_SHAPE, "data": F, "diff": F, "double_data": F, "double_diff": F, "num": I,
+BLOB_PROTO = {"shape": BLOB_SHAPE, "data": Rep(F), "diff": Rep(F), "double_data": Rep(F), "double_diff": Rep(F), "num": I,
               "channels": I, "height": I, "width": I}
-TRANSFORM = {"scale": F, "mirror": B, "crop_size": I, "mean_file": S, "mean_value": F, "force_color": B,
+TRANSFORM = {"scale": F, "mirror": B, "crop_size": U, "mean_file": S, "mean_value": Rep(F), "force_color": B,
              "force_gray": B, "flow": B}  # flow: activity fork
 
 LAYER_PARAMS = {
-    "accuracy_param": {"top_k": I, "axis": I, "ignore_label": I},
-    "concat_param": {"axis": I, "concat_dim": I},
-    "convolution_param": {"num_output": I, "bias_term": B, "pad": I, "kernel_size": I, "stride": I, "dilation": I,
-                          "pad_h": I, "pad_w": I, "kernel_h": I, "kernel_w": I, "stride_h": I, "stride_w": I,
-                          "group": I, "weight_filler": FILLER, "bias_filler": FILLER, "engine": E, "axis": I,
+    "accuracy_param": {"top_k": U, "axis": I, "ignore_label": I},
+    "concat_param": {"axis": I, "concat_dim": U},
+    "convolution_param": {"num_output": U, "bias_term": B, "pad": Rep(U), "kernel_size": Rep(U), "stride": Rep(U), "dilation": Rep(U),
+                          "pad_h": U, "pad_w": U, "kernel_h": U, "kernel_w": U, "stride_h": U, "stride_w": U,
+                          "group": U, "weight_filler": FILLER, "bias_filler": FILLER, "engine": E, "axis": I,
                           "force_nd_im2col": B},
-    "data_param": {"source": S, "batch_size": I, "rand_skip": I, "backend": E, "scale": F, "mean_file": S,
-                   "crop_size": I, "mirror": B, "force_encoded_color": B, "prefetch": I},
+    "data_param": {"source": S, "batch_size": U, "rand_skip": U, "backend": E, "scale": F, "mean_file": S,
+                   "crop_size": U, "mirror": B, "force_encoded_color": B, "prefetch": U},
     "dropout_param": {"dropout_ratio": F},
-    "dummy_data_param": {"data_filler": FILLER, "shape": BLOB_SHAPE, "num": I, "channels": I, "height": I,
-                         "width": I},
-    "eltwise_param": {"operation": E, "coeff": F, "stable_prod_grad": B, "coeff_blob": B},  # coeff_blob: fork
-    "embed_param": {"num_output": I, "input_dim": I, "bias_term": B, "weight_filler": FILLER,
+    "dummy_data_param": {"data_filler": Rep(FILLER), "shape": Rep(BLOB_SHAPE), "num": Rep(U), "channels": Rep(U),
+                         "height": Rep(U), "width": Rep(U)},
+    "eltwise_param": {"operation": E, "coeff": Rep(F), "stable_prod_grad": B, "coeff_blob": B},  # coeff_blob: fork
+    "embed_param": {"num_output": U, "input_dim": U, "bias_term": B, "weight_filler": FILLER,
                     "bias_filler": FILLER},
     "flatten_param": {"axis": I, "end_axis": I},
-    "hdf5_data_param": {"source": S, "batch_size": I, "shuffle": B},
+    "hdf5_data_param": {"source": S, "batch_size": U, "shuffle": B},
     "hdf5_output_param": {"file_name": S},
-    "image_data_param": {"source": S, "batch_size": I, "rand_skip": I, "shuffle": B, "new_height": I,
-                         "new_width": I, "is_color": B, "scale": F, "mean_file": S, "crop_size": I, "mirror": B,
+    "image_data_param": {"source": S, "batch_size": U, "rand_skip": U, "shuffle": B, "new_height": U,
+                         "new_width": U, "is_color": B, "scale": F, "mean_file": S, "crop_size": U, "mirror": B,
                          "root_folder": S, "min_height": I, "min_width": I},  # min_*: fork
-    "inner_product_param": {"num_output": I, "bias_term": B, "weight_filler": FILLER, "bias_filler": FILLER,
+    "inner_product_param": {"num_output": U, "bias_term": B, "weight_filler": FILLER, "bias_filler": FILLER,
                             "axis": I, "transpose": B},
-    "input_param": {"shape": BLOB_SHAPE},
+    "input_param": {"shape": Rep(BLOB_SHAPE)},
     "loss_param": {"ignore_label": I, "normalization": E, "normalize": B},
-    "lrn_param": {"local_size": I, "alpha": F, "beta": F, "norm_region": E, "k": F, "engine": E},
-    "pooling_param": {"pool": E, "pad": I, "pad_h": I, "pad_w": I, "kernel_size": I, "kernel_h": I,
-                      "kernel_w": I, "stride": I, "stride_h": I, "stride_w": I, "engine": E,
+    "lrn_param": {"local_size": U, "alpha": F, "beta": F, "norm_region": E, "k": F, "engine": E},
+    "pooling_param": {"pool": E, "pad": U, "pad_h": U, "pad_w": U, "kernel_size": U, "kernel_h": U,
+                      "kernel_w": U, "stride": U, "stride_h": U, "stride_w": U, "engine": E,
                       "global_pooling": B, "round_mode": E},
     "python_param": {"module": S, "layer": S, "param_str": S, "share_in_parallel": B},
-    "recurrent_param": {"num_output": I, "weight_filler": FILLER, "bias_filler": FILLER, "debug_info": B,
+    "recurrent_param": {"num_output": U, "weight_filler": FILLER, "bias_filler": FILLER, "debug_info": B,
                         "expose_hidden": B},
     "relu_param": {"negative_slope": F, "engine": E},
     "reshape_param": {"shape": BLOB_SHAPE, "axis": I, "num_axes": I},
     "sigmoid_param": {"engine": E},
-    "slice_param": {"axis": I, "slice_point": I, "slice_dim": I},
+    "slice_param": {"axis": I, "slice_point": Rep(U), "slice_dim": U},
     "softmax_param": {"engine": E, "axis": I},
     "tanh_param": {"engine": E},
 }
@@ -66,26 +78,28 @@ for _name in ("argmax_param", "batch_norm_param", "bias_param", "clip_param", "c
               "window_data_param", "lstm_param"):
     LAYER_PARAMS[_name] = "any"
 
-LAYER = {"name": S, "type": S, "bottom": S, "top": S, "phase": E, "loss_weight": F, "param": PARAM_SPEC,
-         "blobs": BLOB_PROTO, "propagate_down": B, "include": NET_STATE_RULE, "exclude": NET_STATE_RULE,
+LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "loss_weight": Rep(F),
+         "param": Rep(PARAM_SPEC), "blobs": Rep(BLOB_PROTO), "propagate_down": Rep(B),
+         "include": Rep(NET_STATE_RULE), "exclude": Rep(NET_STATE_RULE),
          "transform_param": TRANSFORM, **LAYER_PARAMS}
-NET = {"name": S, "input": S, "input_shape": BLOB_SHAPE, "input_dim": I, "force_backward": B, "state": NET_STATE,
-       "debug_info": B, "layer": LAYER, "layers": "any"}
+NET = {"name": S, "input": Rep(S), "input_shape": Rep(BLOB_SHAPE), "input_dim": Rep(I), "force_backward": B,
+       "state": NET_STATE, "debug_info": B, "layer": Rep(LAYER), "layers": Rep("any")}
 SOLVER = {
-    "net": S, "net_param": NET, "train_net": S, "test_net": S, "train_net_param": NET, "test_net_param": NET,
-    "train_state": NET_STATE, "test_state": NET_STATE, "test_iter": I, "test_interval": I,
+    "net": S, "net_param": NET, "train_net": S, "test_net": Rep(S), "train_net_param": NET, "test_net_param": Rep(NET),
+    "train_state": NET_STATE, "test_state": Rep(NET_STATE), "test_iter": Rep(I), "test_interval": I,
     "test_compute_loss": B, "test_initialization": B, "base_lr": F, "display": I, "average_loss": I,
     "max_iter": I, "iter_size": I, "lr_policy": S, "gamma": F, "power": F, "momentum": F, "weight_decay": F,
-    "regularization_type": S, "stepsize": I, "stepvalue": I, "clip_gradients": F, "snapshot": I,
+    "regularization_type": S, "stepsize": I, "stepvalue": Rep(I), "clip_gradients": F, "snapshot": I,
     "snapshot_prefix": S, "snapshot_diff": B, "snapshot_format": E, "solver_mode": E, "device_id": I,
-    "random_seed": I, "type": S, "delta": F, "momentum2": F, "rms_decay": F, "debug_info": B,
+    "random_seed": L, "type": S, "delta": F, "momentum2": F, "rms_decay": F, "debug_info": B,
     "snapshot_after_train": B, "solver_type": E, "layer_wise_reduce": B, "weights": S,
 }
 
 
 def _kind_ok(kind, value):
-    if kind == I:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in _INT_RANGES:
+        lo, hi = _INT_RANGES[kind]
+        return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
     if kind == F:
         return (isinstance(value, (int, float)) and not isinstance(value, Ident)) or (
             isinstance(value, Ident) and value.lower().lstrip("-") in ("inf", "infinity", "nan"))
@@ -98,7 +112,9 @@ def _kind_ok(kind, value):
     return True
 
 
-_KIND_NAMES = {I: "an integer", F: "a number", B: "true or false", S: "a quoted string", E: "an enum name"}
+_KIND_NAMES = {F: "a number", B: "true or false", S: "a quoted string", E: "an enum name",
+               **{k: f"an integer in {t} range [{lo}, {hi}]"
+                  for (k, (lo, hi)), t in zip(_INT_RANGES.items(), ("int32", "uint32", "int64"))}}
 
 
 def validate(msg, schema, what):
@@ -108,6 +124,12 @@ def validate(msg, schema, what):
         return
     for name, values in msg.fields.items():
         kind = schema.get(name)
+        if isinstance(kind, Rep):
+            kind = kind.kind
+        elif kind is not None and len(values) > 1:
+            line, col = msg.where[name][1]
+            raise PrototxtError(msg.filename, line, col, f"non-repeated field '{name}' in {what} is specified "
+                                f"multiple times (first at line {msg.where[name][0][0]})")
         for (line, col), value in zip(msg.where[name], values):
             if kind is None:
                 known = ", ".join(sorted(schema))

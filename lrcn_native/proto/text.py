@@ -33,6 +33,10 @@ _TOKEN = re.compile(r"""
   | (?P<punct>[{}<>\[\]:;,])
 """, re.VERBOSE)
 
+# protobuf's default recursion limit for text and binary parsing; deeper input would otherwise end in a
+# bare RecursionError naming no file.
+_MAX_DEPTH = 100
+
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b",
             "f": "\f", "v": "\v", "?": "?"}
 
@@ -234,8 +238,10 @@ def parse(text, filename="<string>"):
             return Ident(s)
         fail(tok, f"expected a value, found {s!r}" if s else "expected a value, found the end of the file")
 
-    def parse_message(msg, close):
+    def parse_message(msg, close, depth=0):
         nonlocal i
+        if depth > _MAX_DEPTH:
+            fail(toks[i - 1], f"messages nested more than {_MAX_DEPTH} deep")
         while True:
             tok = toks[i]
             kind, s, line, col = tok
@@ -257,7 +263,7 @@ def parse(text, filename="<string>"):
             if nxt[0] == "punct" and nxt[1] in "{<":
                 i += 1
                 sub = Message(filename, nxt[2], nxt[3])
-                parse_message(sub, "}" if nxt[1] == "{" else ">")
+                parse_message(sub, "}" if nxt[1] == "{" else ">", depth + 1)
                 msg.add(name, sub, line, col)
             elif not colon:
                 fail(nxt, f"expected ':' or '{{' after field name '{name}', found {nxt[1]!r}")
@@ -268,7 +274,7 @@ def parse(text, filename="<string>"):
                     if t[0] == "punct" and t[1] in "{<":
                         i += 1
                         sub = Message(filename, t[2], t[3])
-                        parse_message(sub, "}" if t[1] == "{" else ">")
+                        parse_message(sub, "}" if t[1] == "{" else ">", depth + 1)
                         msg.add(name, sub, t[2], t[3])
                     else:
                         msg.add(name, value(), t[2], t[3])
