@@ -7,6 +7,8 @@ Layers use ``rdata()``/``wdata()``/``rdiff()``/``wdiff()``: the copy on the curr
 reading or for writing. Memory grows but never shrinks on reshape (Caffe's capacity), and fresh memory
 reads as zeros.
 """
+import math
+
 import numpy as np
 
 from . import mode
@@ -62,7 +64,7 @@ class Blob:
         shape = tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):
             raise ValueError(f"blob shape {shape} has a negative dimension")
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)  # exact: an int64 product wraps (2**32 × 2**32 gives 0)
         if count > np.iinfo(np.int32).max:
             raise ValueError(f"blob shape {shape} has {count} elements, more than Caffe's int32 limit")
         self._shape, self._count = shape, count

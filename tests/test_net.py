@@ -215,3 +215,13 @@ def test_dummy_data_shapes_and_fillers():
     with pytest.raises(ValueError, match="data_filler"):
         net_from('layer { name: "d" type: "DummyData" top: "a" top: "b" top: "c" dummy_data_param { '
                  'shape { dim: 1 } data_filler { } data_filler { } } }')
+
+
+@pytest.mark.parametrize("text, layer", [
+    ('input: "x" input_shape { dim: 4294967296 dim: 4294967296 }', "input"),  # 2**64: 0 in int64
+    ('input: "x" input_shape { dim: 1 dim: 1 dim: 3 dim: 3 } layer { name: "c" type: "Convolution" bottom: "x" '
+     'top: "y" convolution_param { num_output: 1 kernel_size: 1 pad: 2000000000 } }', "c"),
+])
+def test_counts_past_int32_are_refused_at_build_naming_the_layer(text, layer):
+    with pytest.raises(ValueError, match=f"layer '{layer}'.*more than Caffe's int32 limit"):
+        caffe.Net(parse(text, "n.prototxt"), caffe.TEST)
