@@ -16,6 +16,15 @@ from . import mode
 _UNINIT, _HOST, _DEVICE, _SYNCED = range(4)
 
 
+def _host_array(alloc, size):
+    """``alloc(size, float32)``; a failed allocation says how much it asked (allocation is deferred to the
+    first access, so this is where a net too big for the machine is found)."""
+    try:
+        return alloc(size, np.float32)
+    except MemoryError:
+        raise MemoryError(f"cannot allocate {size * 4} bytes ({size} floats) for a blob") from None
+
+
 class _Synced:
     __slots__ = ("size", "host", "dev", "head")
 
@@ -24,11 +33,11 @@ class _Synced:
 
     def cpu(self, write):
         if self.head == _UNINIT:
-            self.host = np.zeros(self.size, np.float32)
+            self.host = _host_array(np.zeros, self.size)
             self.head = _HOST
         elif self.head == _DEVICE:
             if self.host is None:
-                self.host = np.empty(self.size, np.float32)
+                self.host = _host_array(np.empty, self.size)
             self.dev.get(out=self.host)
             self.head = _SYNCED
         if write:
