@@ -225,3 +225,11 @@ def test_dummy_data_shapes_and_fillers():
 def test_counts_past_int32_are_refused_at_build_naming_the_layer(text, layer):
     with pytest.raises(ValueError, match=f"layer '{layer}'.*more than Caffe's int32 limit"):
         caffe.Net(parse(text, "n.prototxt"), caffe.TEST)
+
+
+def test_memory_bytes_counts_each_blob_and_parameter_once():
+    net = caffe.Net(parse('input: "x" input_shape { dim: 2 dim: 3 } layer { name: "ip" type: "InnerProduct" '
+                          'bottom: "x" top: "y" inner_product_param { num_output: 4 } } '
+                          'layer { name: "r" type: "ReLU" bottom: "y" top: "y" }', "n.prototxt"), caffe.TEST)
+    # x 2×3, y 2×4 (ReLU in place), W 4×3, b 4: data and diff, float32
+    assert net.memory_bytes() == 2 * 4 * (6 + 8 + 12 + 4)
