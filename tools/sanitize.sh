@@ -2,8 +2,9 @@
 # Builds the CPU extension with AddressSanitizer + UndefinedBehaviorSanitizer in a copy of the tree and runs
 # the test suite on it (the extension is built beside the package's sources, so a copy keeps the normal build
 # untouched). Usage: tools/sanitize.sh [pytest arguments, default: tests]
-# Python itself is not instrumented: libasan is preloaded, leak checking is off (the interpreter keeps its
-# allocations at exit), and any ASan or UBSan report fails the run.
+# Python itself is not instrumented: libasan is preloaded, with the compiler's libstdc++ (without it, any C++
+# exception the extension throws ends in std::terminate, as a wheel's own libstdc++ is found first); leak
+# checking is off (the interpreter keeps its allocations at exit); any ASan or UBSan report fails the run.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${SANITIZE_DIR:-$(mktemp -d /tmp/lrcn_sanitize.XXXXXX)}
@@ -19,4 +20,4 @@ cmake --build "$work/build"
 export LRCN_ORIGINAL=${LRCN_ORIGINAL:-$(dirname "$src")/shared/lrcn_original}
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$work"
-LD_PRELOAD="$(gcc -print-file-name=libasan.so)" python -m pytest -q -p no:cacheprovider "${@:-tests}"
+LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" python -m pytest -q -p no:cacheprovider "${@:-tests}"
