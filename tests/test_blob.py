@@ -1,4 +1,6 @@
 """Blob: shapes, Caffe's capacity rule, shared memory, and SyncedMemory's host/device head."""
+import os
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,8 @@ def test_synced_memory_moves_the_head_between_host_and_device():
 
 
 
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer cannot map its shadow memory under an address-space limit")
 def test_failed_allocation_says_how_many_bytes():
     """Allocation is deferred to first access; under a 1 GiB address-space limit a 4 GB blob must fail with a
     MemoryError giving the size (in a subprocess: the limit would hold for the rest of the suite)."""
