@@ -7,11 +7,22 @@ Layers use ``rdata()``/``wdata()``/``rdiff()``/``wdiff()``: the copy on the curr
 reading or for writing. Memory grows but never shrinks on reshape (Caffe's capacity), and fresh memory
 reads as zeros.
 """
+import math
+
 import numpy as np
 
 from . import mode
 
 _UNINIT, _HOST, _DEVICE, _SYNCED = range(4)
+
+
+def _host_array(alloc, size):
+    """``alloc(size, float32)``; a failed allocation says how much it asked (allocation is deferred to the
+    first access, so this is where a net too big for the machine is found)."""
+    try:
+        return alloc(size, np.float32)
+    except MemoryError:
+        raise MemoryError(f"cannot allocate {size * 4} bytes ({size} floats) for a blob") from None
 
 
 class _Synced:
@@ -22,11 +33,11 @@ class _Synced:
 
     def cpu(self, write):
         if self.head == _UNINIT:
-            self.host = np.zeros(self.size, np.float32)
+            self.host = _host_array(np.zeros, self.size)
             self.head = _HOST
         elif self.head == _DEVICE:
             if self.host is None:
-                self.host = np.empty(self.size, np.float32)
+                self.host = _host_array(np.empty, self.size)
             self.dev.get(out=self.host)
             self.head = _SYNCED
         if write:
@@ -67,7 +78,7 @@ class Blob:
         shape = tuple(int(s) for s in shape)
         if any(s < 0 for s in shape):
             raise ValueError(f"blob shape {shape} has a negative dimension")
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)  # exact: an int64 product wraps (2**32 × 2**32 gives 0)
         if count > np.iinfo(np.int32).max:
             raise ValueError(f"blob shape {shape} has {count} elements, more than Caffe's int32 limit")
         self._shape, self._count = shape, count

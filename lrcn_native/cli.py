@@ -29,6 +29,7 @@ def cmd_time(args):
     gpu = _mode(args.gpu)
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
     net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+    print(f"Blobs and parameters of '{net.name}': {net.memory_bytes() / 2 ** 20:.1f} MiB (data and diff)")
     rng = np.random.default_rng(0)
     # Timing does not depend on values: the first input (the data) gets random values, the others zeros,
     # which are valid labels, word ids and clip markers.

@@ -529,6 +529,15 @@ class Net:
     def learnable_params(self):
         return list(self._learnable)
 
+    def memory_bytes(self):
+        """Host memory that running this net forward and backward will allocate for its blobs and parameters:
+        data and diff (float32) of each distinct Blob (in-place tops and shared parameters count once).
+        Layers' scratch buffers (im2col, gate caches) come on top. Allocation is deferred to first use, so
+        this tells before running whether a net fits."""
+        blobs = {id(b): b for b in self.blobs.values()}
+        blobs.update((id(b), b) for layer in self.layers for b in layer.blobs)
+        return sum(2 * 4 * b.count for b in blobs.values())
+
 
 def _as_bool(lp, field, index):
     v = lp.all(field)[index]

@@ -30,6 +30,7 @@ layer's parameter and bottom diffs in backward order (an in-place top is named b
 weights and the last snapshot stay as they were.
 """
 import contextlib
+import glob
 import json
 import logging
 import math
@@ -159,6 +160,15 @@ class Solver:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise OSError(f"cannot write to snapshot prefix '{self.snapshot_prefix}': make sure that the directory "
                           f"'{folder}' exists and is writable")
+
+    def _remove_stale_temporaries(self):
+        """Removes the hidden `.<prefix>_iter_N*.<hex>.tmp` files of a snapshot a killed run was writing
+        (each as large as the model); only this prefix's, so other runs' files in the folder are left."""
+        folder, base = os.path.split(os.path.abspath(self.snapshot_prefix + "_"))
+        for path in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}iter_*.tmp")):
+            log.info("Removing %s, left by an interrupted snapshot", path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     # --- nets -------------------------------------------------------------------------------------
     def _load_net(self, value):
@@ -364,6 +374,7 @@ class Solver:
         log.info("Solving %s", self.net.name)
         log.info("Learning Rate Policy: %s", self.lr_policy)
         self._check_snapshot_prefix()
+        self._remove_stale_temporaries()
         if resume_file:
             log.info("Restoring previous solver status from %s", resume_file)
             self.restore(resume_file)

@@ -18,9 +18,9 @@ import os
 import numpy as np
 
 import lrcn_native as caffe
+from util import ORIGINAL
 
-LIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "lrcn_original",
-                        "LRCN_activity_recognition")
+LIST_DIR = ORIGINAL / "LRCN_activity_recognition"
 SIZE = 227
 RGB_MEAN = (103.939, 116.779, 128.68)  # B, G, R as the fork subtracted them
 FLOW_MEAN = (128.0, 128.0, 128.0)

@@ -1,4 +1,6 @@
 """Blob: shapes, Caffe's capacity rule, shared memory, and SyncedMemory's host/device head."""
+import os
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,18 @@ def test_synced_memory_moves_the_head_between_host_and_device():
         caffe.set_mode_cpu()
 
 
+
+
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer cannot map its shadow memory under an address-space limit")
+def test_failed_allocation_says_how_many_bytes():
+    """Allocation is deferred to first access; under a 1 GiB address-space limit a 4 GB blob must fail with a
+    MemoryError giving the size (in a subprocess: the limit would hold for the rest of the suite)."""
+    import subprocess
+    import sys
+    code = ("import resource; import lrcn_native as caffe\n"
+            "b = caffe.Blob((1000, 1000, 1000))\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "try:\n    b.data\nexcept MemoryError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "cannot allocate 4000000000 bytes (1000000000 floats) for a blob" in r.stdout, r.stderr

@@ -182,3 +182,65 @@ def test_image_data_errors(tmp_path):
         _image_net(tmp_path, bad)
     with pytest.raises(ValueError, match="smaller than crop_size"):
         _image_net(tmp_path, listing, transform="crop_size: 50").forward()
+
+
+def test_forward_after_a_data_error_raises_again_and_reads_once_fixed(tmp_path):
+    """The prefetch thread ends at an error; the next forward() reads again instead of waiting forever."""
+    listing = _h5_files(tmp_path, [2, 2])
+    (tmp_path / "part1.h5").rename(tmp_path / "away.h5")
+    net = _h5_net(listing, 2)  # setup reads only the first file; the first batch moves on to the second
+    for _ in range(2):
+        with pytest.raises(ValueError, match="part1.h5"):
+            net.forward()
+    (tmp_path / "away.h5").rename(tmp_path / "part1.h5")
+    net.forward()
+    np.testing.assert_array_equal(net.blobs["y"].data, [0, 1])
+
+    img_listing, _ = _images(tmp_path, n=2)
+    (tmp_path / "im1.png").rename(tmp_path / "gone.png")
+    net = _image_net(tmp_path, img_listing)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="im1.png.*line 2"):
+            net.forward()
+
+
+def test_hdf5_group_and_decompression_bomb_are_named(tmp_path):
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f.create_group("x")
+        f["y"] = np.arange(3.0)
+    listing = tmp_path / "l.txt"
+    listing.write_text(str(tmp_path / "g.h5"))
+    with pytest.raises(ValueError, match="'x' in HDF5 file .*g.h5.* is a Group"):
+        _h5_net(listing, 2)
+    listing, _ = _images(tmp_path, n=1)
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 10  # the 6x8 image is then over twice the limit: pillow's bomb error
+    try:
+        with pytest.raises(ValueError, match="im0.png"):
+            _image_net(tmp_path, listing, batch=1).forward()
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+_EXIT_AFTER_FORWARD = """
+import sys, lrcn_native as caffe
+from lrcn_native.proto.text import parse
+net = caffe.Net(parse('layer {{ name: "d" type: "HDF5Data" top: "x" top: "y" '
+                      'hdf5_data_param {{ source: "{listing}" batch_size: 2 }} }}', "p"), caffe.TRAIN)
+net.forward()
+print("done")
+"""
+
+
+def test_exit_right_after_a_forward_never_hangs(tmp_path):
+    """The prefetch thread is inside h5py at exit; the exit hook stops and joins it (a hang or SIGABRT
+    before). Repeated because the race is timing-dependent; 30 s bounds each run."""
+    import os
+    import subprocess
+    import sys
+    listing = _h5_files(tmp_path, [64, 64, 64])
+    code = _EXIT_AFTER_FORWARD.format(listing=listing)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for _ in range(5):
+        r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr

@@ -1,4 +1,4 @@
-"""Every original LRCN net builds (the released prototxt files in ../shared/lrcn_original, see its SOURCES.md).
+"""Every original LRCN net builds (the released prototxt files in tests/util.py's ORIGINAL, see its SOURCES.md).
 
 Each file parses (poolmean.prototxt's released syntax error is reported at its line and column, and the
 corrected text builds). Each net is built as ``lrcn_native.Net(path, phase, level=, stages=)`` in every state
@@ -30,10 +30,10 @@ from lrcn_native import filler
 from lrcn_native.layer import PHASES, TEST, TRAIN
 from lrcn_native.proto.schema import validate_net, validate_solver
 from lrcn_native.proto.text import PrototxtError, parse, parse_file
+from util import ORIGINAL as ORIG
+from util import needs_original
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ORIG = ROOT.parent / "shared" / "lrcn_original"
-pytestmark = pytest.mark.skipif(not ORIG.is_dir(), reason=f"{ORIG} (the original LRCN files) is absent")
+pytestmark = needs_original
 
 FILES = sorted(ORIG.glob("*/*.prototxt")) if ORIG.is_dir() else []
 NETS = [p for p in FILES if "solver" not in p.name]

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from util import blobs_from, forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
+from util import (ORIGINAL, blobs_from, forward, gpu_parity, gradcheck, make_layer, needs_gpu, needs_original,
+                  setup_layer)
 
 from lrcn_native.blob import Blob
 from lrcn_native.layer import REGISTRY, TRAIN, LayerError
@@ -282,7 +283,6 @@ def test_lstm_unit_gpu_parity():
 
 
 # --- the original LRCN prototxts -----------------------------------------------------------------------
-ORIGINAL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "lrcn_original")
 # Bottom shapes as those nets feed them: activity T = 16 clips' frames × N clips × fc6 (4096);
 # captioning T = 20 words × N = 100 (50 for buffer_50) sentences × 1000 (embedding, LSTM), fc8 N × 1000;
 # the deploy nets run one step (T = 1) over N streams.
@@ -307,7 +307,7 @@ SHAPES = {
 }
 
 
-@pytest.mark.skipif(not os.path.isdir(ORIGINAL), reason="shared/lrcn_original not present")
+@needs_original
 @pytest.mark.parametrize("path", sorted(SHAPES))
 def test_original_prototxt_lstm_layers(path):
     shapes = SHAPES[path]

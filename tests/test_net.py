@@ -234,3 +234,21 @@ def test_a_layer_error_in_forward_or_backward_names_the_layer(tmp_path, monkeypa
             getattr(net, phase)()
         assert e.value.__cause__ is exc
         monkeypatch.undo()
+
+
+@pytest.mark.parametrize("text, layer", [
+    ('input: "x" input_shape { dim: 4294967296 dim: 4294967296 }', "input"),  # 2**64: 0 in int64
+    ('input: "x" input_shape { dim: 1 dim: 1 dim: 3 dim: 3 } layer { name: "c" type: "Convolution" bottom: "x" '
+     'top: "y" convolution_param { num_output: 1 kernel_size: 1 pad: 2000000000 } }', "c"),
+])
+def test_counts_past_int32_are_refused_at_build_naming_the_layer(text, layer):
+    with pytest.raises(ValueError, match=f"layer '{layer}'.*more than Caffe's int32 limit"):
+        caffe.Net(parse(text, "n.prototxt"), caffe.TEST)
+
+
+def test_memory_bytes_counts_each_blob_and_parameter_once():
+    net = caffe.Net(parse('input: "x" input_shape { dim: 2 dim: 3 } layer { name: "ip" type: "InnerProduct" '
+                          'bottom: "x" top: "y" inner_product_param { num_output: 4 } } '
+                          'layer { name: "r" type: "ReLU" bottom: "y" top: "y" }', "n.prototxt"), caffe.TEST)
+    # x 2×3, y 2×4 (ReLU in place), W 4×3, b 4: data and diff, float32
+    assert net.memory_bytes() == 2 * 4 * (6 + 8 + 12 + 4)

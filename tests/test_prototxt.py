@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from lrcn_native.proto.schema import validate_net, validate_solver
 from lrcn_native.proto.text import Ident, Message, PrototxtError, parse, parse_file
+from util import ORIGINAL, needs_original
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "lrcn_original")
 
 
 def test_syntax_forms():
@@ -79,10 +79,10 @@ def test_schema_unknown_field_and_kind():
 
 
 def _originals():
-    return sorted(glob.glob(os.path.join(SHARED, "**", "*.prototxt"), recursive=True))
+    return sorted(glob.glob(os.path.join(ORIGINAL, "**", "*.prototxt"), recursive=True))
 
 
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/lrcn_original not beside the checkout")
+@needs_original
 @pytest.mark.parametrize("path", _originals(), ids=os.path.basename)
 def test_original_lrcn_files_parse_and_validate(path):
     if path.endswith("youtube/poolmean.prototxt"):

@@ -494,6 +494,19 @@ def test_killed_writer_never_leaves_a_corrupt_snapshot(tmp_path):
         load_weights(model)  # complete, or absent
 
 
+def test_solve_removes_its_prefix_stale_snapshot_temporaries(tmp_path):
+    """A kill -9 mid-snapshot leaves `.<prefix>_iter_N.*.tmp`; the next run with that prefix removes them,
+    and only them."""
+    stale = [tmp_path / ".k_iter_3.caffemodel.1a2b3c4d.tmp", tmp_path / ".k_iter_3.solverstate.0f0f0f0f.tmp"]
+    other = tmp_path / ".kk_iter_3.caffemodel.1a2b3c4d.tmp"  # another run's prefix
+    for path in stale + [other]:
+        path.write_bytes(b"partial")
+    make_solver(solver_text(batches_net(2), lr_policy="fixed", max_iter=1,
+                            snapshot_prefix=str(tmp_path / "k"))).solve()
+    assert not any(p.exists() for p in stale)
+    assert other.exists() and (tmp_path / "k_iter_1.caffemodel").exists()
+
+
 # --- NaN / Inf ------------------------------------------------------------------------------------------
 def poisoned_net(where):
     poison = f"""

@@ -1,6 +1,9 @@
 """Test helpers: build one layer from prototxt text, run it, check gradients by finite differences
 (Caffe's GradientChecker: central differences, step 1e-2, |a − e| ≤ 1e-3·max(|a|, |e|, 1)), and run
 the same layer on the GPU for parity (skipped without one)."""
+import os
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -20,6 +23,17 @@ def _has_gpu():
         return False
     return True
 
+
+# The original LRCN prototxt, solver and list files: the folder LRCN_ORIGINAL names, else the workplace's
+# ../shared/lrcn_original beside the checkout. They are byte-exact copies of files of three public
+# repositories (folder names as there; the list with blob ids is in that folder's SOURCES.md).
+ORIGINAL = pathlib.Path(os.environ.get("LRCN_ORIGINAL")
+                        or pathlib.Path(__file__).resolve().parents[2] / "shared" / "lrcn_original")
+needs_original = pytest.mark.skipif(not ORIGINAL.is_dir(), reason=(
+    f"the original LRCN files are not in {ORIGINAL}: set LRCN_ORIGINAL to a folder holding the example "
+    "prototxts of jeffdonahue/caffe@506c4d94 (coco_caption, caffenet_reference), "
+    "LisaAnne/lisa-caffe-public@49b8643d (LRCN_activity_recognition, LRCN_evaluate) and "
+    "vsubhashini/caffe@ea53fbd7 (s2vt, youtube)"))
 
 HAS_GPU = _has_gpu()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device (or no cupy): GPU parity not run")

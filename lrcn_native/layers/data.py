@@ -7,6 +7,7 @@ batch by batch; ``data_state()`` returns the state after the last batch *consume
 ``set_data_state()`` restarts reading from one, so a resumed run reads exactly the batches an
 uninterrupted one would have read.
 """
+import atexit
 import copy
 import os
 import queue
@@ -26,12 +27,21 @@ class _Prefetcher:
     ``next()`` on: a net that is built but not run (a solver's test net before its first test, a net being
     inspected) decodes nothing and holds no batches. The thread holds ``produce`` (a layer's method) weakly:
     a net its user drops is collected, and its layers' ``__del__`` stop their threads, instead of the
-    threads keeping the layers and their batches alive forever."""
+    threads keeping the layers and their batches alive forever.
+
+    A ``produce`` error is raised by ``next()`` and ends the thread; the next ``next()`` starts reading again
+    from the last consumed state (so it raises again, or succeeds once the input is fixed): never a wait on
+    a queue no thread fills. At interpreter exit every live thread is stopped and joined (``atexit``), so
+    none is frozen inside h5py or pillow while the interpreter finalises (a deadlock or SIGABRT at exit).
+    A new data layer gets all this by building one with its own ``produce`` and state."""
+
+    live = weakref.WeakSet()  # for the exit hook
 
     def __init__(self, produce, state, depth=2):
         self.produce, self.depth = weakref.WeakMethod(produce), depth
         self.consumed = state
         self.thread = None
+        _Prefetcher.live.add(self)
 
     def _start(self, state):
         self.queue = queue.Queue(self.depth)
@@ -62,8 +72,16 @@ class _Prefetcher:
     def next(self):
         if self.thread is None:
             self._start(self.consumed)
-        item = self.queue.get()
+        while True:
+            try:
+                item = self.queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if not self.thread.is_alive() and self.queue.empty():  # died without a word: start again
+                    self.thread = None
+                    raise RuntimeError("data prefetch thread ended without producing a batch")
         if isinstance(item, BaseException):
+            self.close()  # the thread has ended; the next call reads again from self.consumed
             raise item
         arrays, self.consumed = item
         return arrays
@@ -79,6 +97,12 @@ class _Prefetcher:
         if threading.current_thread() is not self.thread:  # the layer may die in its own thread
             self.thread.join()
         self.thread = None
+
+
+@atexit.register
+def _close_prefetchers():
+    for p in list(_Prefetcher.live):
+        p.close()
 
 
 class _DataLayer(Layer):
@@ -168,6 +192,8 @@ class HDF5Data(_DataLayer):
                     if name not in f:
                         raise self.error(f"HDF5 file '{path}' has no dataset '{name}'")
                     ds = f[name]
+                    if not isinstance(ds, h5py.Dataset):
+                        raise self.error(f"'{name}' in HDF5 file '{path}' is a {type(ds).__name__}, not a dataset")
                     if ds.dtype.kind != "f":
                         raise self.error(f"dataset '{name}' in '{path}' is {ds.dtype}; Caffe expects float data")
                     arrays.append(np.asarray(ds, np.float32))
@@ -329,7 +355,7 @@ class ImageData(_DataLayer):
             with Image.open(full) as im:
                 im = im.convert("RGB" if self.is_color else "L")
                 img = np.asarray(im)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise self.error(f"cannot read image '{full}' (line {index + 1} of the source list): {e}") from None
         img = img[:, :, ::-1] if self.is_color else img[:, :, None]  # OpenCV's BGR order
         h, w = img.shape[:2]
