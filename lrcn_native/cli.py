@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from .fileio import atomic_write
+
 log = logging.getLogger("lrcn_native")
 
 
@@ -212,11 +214,8 @@ class _Plot:
             axes[1, 0].legend(loc="best")
         axes[-1, 0].set_xlabel("iteration")
         fig.tight_layout()
-        folder, base = os.path.split(os.path.abspath(self.path))
-        tmp = os.path.join(folder, f".{base}.tmp.png")
-        fig.savefig(tmp, dpi=100)
+        atomic_write(self.path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
         plt.close(fig)
-        os.replace(tmp, self.path)
 
 
 def cmd_train(args):
@@ -392,12 +391,23 @@ class _GlogFormatter(logging.Formatter):
         return text
 
 
+def cmd_demo(args):
+    from .tasks import demo
+    demo.run(args.parts, out_dir=args.out, quick=args.quick, seed=args.seed)
+
+
 def main(argv=None):
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_GlogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
+    p.add_argument("parts", nargs="*", help="parts to run (default: all): captioning")
+    p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
+    p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("time", help="per-layer forward/backward timing (caffe time)")
     p.add_argument("--model", required=True, help="net prototxt")
     p.add_argument("--iterations", type=int, default=50)

@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import signal
 import threading
 import time
@@ -45,6 +44,7 @@ import numpy as np
 from . import mode
 from .backend import K
 from .blob import Blob
+from .fileio import atomic_write
 from .layer import TEST, TRAIN
 from .net import Net
 from .proto.schema import validate_solver
@@ -600,18 +600,13 @@ def _write_run_state(path, state):
     temporary file and renamed over `path`."""
     layers = [[net, layer, st] for (net, layer), st in state["layers"].items()]
     text = json.dumps({"rng": state["rng"], "layers": layers}, default=_jsonable)
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-    try:
+
+    def write(tmp):
         with open(tmp, "x") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def _read_run_state(path):

@@ -1,11 +1,14 @@
-"""The captioning part of `lrcn demo` (quick): a factored LRCN trained on the synthetic set must beat the
+"""`lrcn demo` and its captioning part (quick): a factored LRCN trained on the synthetic set must beat the
 1-nearest-neighbour caption baseline on BLEU-4, and the demo writes its results and contact sheet."""
 import json
 import re
 
+import pytest
 from PIL import Image
 
-from lrcn_native.tasks.captioning_demo import COLORS, demo, synthetic_set
+from lrcn_native.cli import main
+from lrcn_native.tasks import demo
+from lrcn_native.tasks.captioning_demo import COLORS, synthetic_set
 
 
 def test_synthetic_set_is_deterministic_and_grounded():
@@ -26,11 +29,19 @@ def test_synthetic_set_is_deterministic_and_grounded():
 
 
 def test_quick_demo_beats_nearest_neighbour(tmp_path, capsys):
-    r = demo(str(tmp_path), quick=True, seed=0)
+    main(["demo", "captioning", "--quick", "--out", str(tmp_path)])   # what the README runs, one part
+    r = json.load(open(tmp_path / "results.json"))["parts"]["captioning"]
     gen = r["captioning"]
     assert gen["greedy"]["BLEU-4"] > gen["1-NN"]["BLEU-4"]
     assert r["retrieval"]["image to caption"]["R@10"] > 10 * 5 / 100     # far above chance (5 of 500)
     out = capsys.readouterr().out
     assert "BLEU-4" in out and "1-NN" in out and "caption to image" in out
     assert json.load(open(tmp_path / "captioning_results.json"))["captioning"]["1-NN"] == gen["1-NN"]
+    assert r["seconds"] > 0
     assert Image.open(tmp_path / "captioning_examples.png").size[0] > 0
+
+
+def test_demo_refuses_an_unknown_part_before_running_any(tmp_path):
+    with pytest.raises(ValueError, match="unknown demo part.*activty.*known: captioning"):
+        demo.run(["captioning", "activty"], out_dir=str(tmp_path))
+    assert not (tmp_path / "results.json").exists()

@@ -22,12 +22,12 @@ import logging
 import math
 import mmap
 import os
-import secrets
 from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
 
+from ..fileio import atomic_write
 from . import wire
 
 log = logging.getLogger("lrcn_native")
@@ -315,19 +315,6 @@ def _message(f, pieces):
     return [wire.len_header(f, sum(len(p) for p in pieces))] + pieces
 
 
-def _atomic_write(path, write):
-    """Call write(tmp) for a temporary path beside `path`, then rename it over `path`."""
-    path = os.fspath(path)
-    folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 def _write_pieces(path, pieces):
     def write(tmp):
@@ -335,7 +322,7 @@ def _write_pieces(path, pieces):
             f.writelines(pieces)
             f.flush()
             os.fsync(f.fileno())
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _as_layer(layer):
@@ -433,7 +420,7 @@ def write_hdf5_weights(path, layers):
             data = f.create_group("data", track_order=True)
             for layer in layers:
                 _write_hdf5_blobs(data.create_group(layer.name), layer.blobs)
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def load_weights(path, layer_order=None):
@@ -498,7 +485,7 @@ def write_solverstate(path, state, hdf5=False):
             f.create_dataset("learned_net", data=np.array(b, dtype=f"S{len(b) + 1}"))
             f.create_dataset("current_step", data=np.int32(step))
             _write_hdf5_blobs(f.create_group("history", track_order=True), history)
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------------------------

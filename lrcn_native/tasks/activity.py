@@ -1,8 +1,7 @@
 """Activity recognition (LRCN §4.1): video scores, late fusion and the Table-1-shaped results."""
-import os
-
 import numpy as np
 
+from lrcn_native.fileio import atomic_write
 from lrcn_native.metrics.classification import accuracy
 
 # The paper's fusion weights w on RGB: w*RGB + (1-w)*flow.
@@ -60,20 +59,18 @@ def format_table(rows):
 
 def save_scores(path, videos, labels, scores):
     """Per-video scores to an .npz (videos: names, labels: (V,), scores: V x C), written to a temporary
-    file and renamed over `path`, so fusion can be re-scored without re-running the nets."""
+    file and renamed over `path` (atomic_write), so fusion can be re-scored without re-running the nets."""
     videos, labels, scores = np.asarray(videos, str), np.asarray(labels, np.int64), np.asarray(scores)
     if not (len(videos) == len(labels) == len(scores)) or scores.ndim != 2:
         raise ValueError(f"{path}: {len(videos)} videos, {len(labels)} labels and scores "
                          f"{scores.shape} must agree (scores V x C)")
     if not path.endswith(".npz"):
         raise ValueError(f"{path}: scores are saved as .npz")
-    tmp = f"{path[:-4]}.tmp.npz"
-    try:
-        np.savez(tmp, videos=videos, labels=labels, scores=scores)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def write(tmp):
+        with open(tmp, "xb") as f:  # a file object: np.savez would append .npz to a path
+            np.savez(f, videos=videos, labels=labels, scores=scores)
+    atomic_write(path, write)
 
 
 def load_scores(path):
