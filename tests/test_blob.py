@@ -6,7 +6,7 @@ import pytest
 
 import lrcn_native as caffe
 from lrcn_native.blob import Blob
-from util import HAS_GPU, needs_gpu
+from util import HAS_GPU, needs_gpu, run_python
 
 
 def test_shape_count_and_legacy_accessors():
@@ -78,11 +78,9 @@ def test_synced_memory_moves_the_head_between_host_and_device():
 def test_failed_allocation_says_how_many_bytes():
     """Allocation is deferred to first access; under a 1 GiB address-space limit a 4 GB blob must fail with a
     MemoryError giving the size (in a subprocess: the limit would hold for the rest of the suite)."""
-    import subprocess
-    import sys
     code = ("import resource; import lrcn_native as caffe\n"
             "b = caffe.Blob((1000, 1000, 1000))\n"
             "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
             "try:\n    b.data\nexcept MemoryError as e:\n    print(e)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = run_python(code, timeout=60)
     assert "cannot allocate 4000000000 bytes (1000000000 floats) for a blob" in r.stdout, r.stderr

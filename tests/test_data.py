@@ -10,6 +10,7 @@ from PIL import Image
 
 import lrcn_native as caffe
 from lrcn_native.proto.text import parse
+from util import run_python
 
 
 def _net(text, phase=caffe.TRAIN):
@@ -235,12 +236,8 @@ print("done")
 def test_exit_right_after_a_forward_never_hangs(tmp_path):
     """The prefetch thread is inside h5py at exit; the exit hook stops and joins it (a hang or SIGABRT
     before). Repeated because the race is timing-dependent; 30 s bounds each run."""
-    import os
-    import subprocess
-    import sys
     listing = _h5_files(tmp_path, [64, 64, 64])
     code = _EXIT_AFTER_FORWARD.format(listing=listing)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for _ in range(5):
-        r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=30)
+        r = run_python(code, timeout=30)
         assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr

@@ -156,3 +156,12 @@ def gpu_parity(text, bottom_arrays, n_tops=1, phase=TEST, propagate=None, rtol=1
         for i, (c, g) in enumerate(zip(cpu, gpu)):
             np.testing.assert_allclose(g, c, rtol=rtol, atol=atol, err_msg=f"{kind} {i}")
     del rng
+
+
+def run_python(code, timeout):
+    """Runs ``code`` in a fresh interpreter that imports the same lrcn_native as this one (built in place, or
+    installed as in CI, where the source tree has no extension and must not shadow the installed package)."""
+    import subprocess
+    import sys
+    first = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(caffe.__file__))!r})\n"
+    return subprocess.run([sys.executable, "-c", first + code], capture_output=True, text=True, timeout=timeout)
