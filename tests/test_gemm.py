@@ -15,8 +15,10 @@ needs_gpu = pytest.mark.skipif(cupy is None or K.device_count() == 0, reason="ne
 EPS = np.finfo(np.float32).eps
 
 # (M, N, K): odd sizes below one tile, K = 0, ragged multi-tile edges, and aligned leading dims
-# (multiples of 4: the float4 paths) with ragged edges.
-SHAPES = [(1, 1, 1), (7, 13, 5), (65, 33, 129), (4, 8, 0), (70, 62, 30), (64, 128, 256), (130, 132, 36)]
+# (multiples of 4: the float4 paths) with ragged edges; M = 1 or N = 1 take the CPU's sgemv path (a
+# vector's stride is the other operand's leading dimension when it is a stored column).
+SHAPES = [(1, 1, 1), (7, 13, 5), (65, 33, 129), (4, 8, 0), (70, 62, 30), (64, 128, 256), (130, 132, 36),
+          (1, 37, 53), (41, 1, 29), (1, 1, 17)]
 # On a 132-SM H200 these pick each tile config of gemm.cu: 32×32 (the above), 64×64, 128×128.
 GPU_CONFIG_SHAPES = [(768, 770, 20), (1536, 1540, 12)]
 TRANS = [(False, False), (False, True), (True, False), (True, True)]
@@ -73,8 +75,9 @@ def test_cpu_vs_float64(ta, tb, m, n, k, alpha, beta):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_cpu_beta0_ignores_nan_in_c(ta, tb):
-    a, b, c = operands(7, 13, 5, ta, tb)
+@pytest.mark.parametrize("m,n,k", [(7, 13, 5), (1, 13, 5), (7, 1, 5)])  # sgemm, and sgemv both ways
+def test_cpu_beta0_ignores_nan_in_c(ta, tb, m, n, k):
+    a, b, c = operands(m, n, k, ta, tb)
     want, tol = reference(ta, tb, 1.0, a, b, 0.0, c)
     got = run_cpu(ta, tb, 1.0, a, b, 0.0, np.full_like(c, np.nan))
     assert_close(got, want, tol)
