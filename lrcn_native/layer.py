@@ -46,6 +46,7 @@ class Layer:
         self.phase = phase
         self.blobs = BlobVec()
         self.param_propagate_down = []
+        self.buffers = {}  # name -> scratch Blob (buffer())
 
     # --- to override --------------------------------------------------------------------------
     def setup(self, bottom, top):
@@ -87,6 +88,16 @@ class Layer:
         if not -num_axes <= axis < num_axes:
             raise self.error(f"axis {axis} is out of range for a bottom with {num_axes} axes", field)
         return axis % num_axes
+
+    def buffer(self, name, *shape):
+        """The layer's scratch Blob ``name``, reshaped to ``shape`` and kept between calls (forward to
+        backward): the one way a layer holds working memory. Its memory follows the mode's device through
+        ``rdata``/``wdata`` like any Blob, and is only allocated when first used."""
+        blob = self.buffers.get(name)
+        if blob is None:
+            blob = self.buffers[name] = Blob()
+        blob.reshape(shape)
+        return blob
 
     def add_param(self, shape, filler):
         """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""

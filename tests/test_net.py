@@ -252,3 +252,13 @@ def test_memory_bytes_counts_each_blob_and_parameter_once():
                           'layer { name: "r" type: "ReLU" bottom: "y" top: "y" }', "n.prototxt"), caffe.TEST)
     # x 2×3, y 2×4 (ReLU in place), W 4×3, b 4: data and diff, float32
     assert net.memory_bytes() == 2 * 4 * (6 + 8 + 12 + 4)
+
+
+def test_layer_buffer_is_one_blob_per_name_kept_between_calls():
+    from lrcn_native.layer import Layer
+    layer = Layer()
+    a = layer.buffer("a", 2, 3)
+    a.data[...] = 7
+    assert layer.buffer("a", 2, 3) is a and (a.data == 7).all()    # forward's scratch reaches backward
+    assert (layer.buffer("a", 3).data == 7).all()                   # shrinking keeps the memory, as Blob does
+    assert layer.buffer("b", 4) is not a and layer.buffers.keys() == {"a", "b"}

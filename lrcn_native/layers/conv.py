@@ -49,7 +49,6 @@ class Convolution(Layer):
         self.add_param((self.num_output, self.channels // self.group, kh, kw), p.msg("weight_filler"))
         if self.bias_term:
             self.add_param((self.num_output,), p.msg("bias_filler"))
-        self._gpu_scratch = None
 
     def _pair(self, p, name, default):
         """(h, w) from ``name_h`` and ``name_w`` (both), or ``name`` given 0 (default), 1 or 2 times.
@@ -100,13 +99,10 @@ class Convolution(Layer):
         GPU_SCRATCH_BYTES, frames being lowered side by side."""
         if not self.gpu():
             return None
-        import cupy
         kh, kw = self.geom[:2]
         per_frame = (self.channels * kh * kw + self.num_output) * self.out_hw[0] * self.out_hw[1]
         need = max(1, min(self.bottom4[0], GPU_SCRATCH_BYTES // (4 * per_frame))) * per_frame
-        if self._gpu_scratch is None or self._gpu_scratch.size < need:
-            self._gpu_scratch = cupy.empty(need, cupy.float32)
-        return self._gpu_scratch[:need]
+        return self.buffer("columns", need).wdata()
 
     def forward(self, bottom, top):
         weight = self.blobs[0].rdata()

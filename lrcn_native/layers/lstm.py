@@ -38,7 +38,7 @@ class LSTM(Recurrent):
     def forward(self, bottom, top):
         (h_0, c_0), (h_T, c_T) = self.states_io(bottom, top)
         W_xc, b_c, W_static, W_hc = self._weights()
-        s = self.scratch
+        s = self.buffers
         K.lstm_forward(h=top[0].wdata(), gates=s["gates"].wdata(), c=s["c"].wdata(), hc=s["hc"].wdata(),
                        h_T=h_T, c_T=c_T, static_gates=s["static_gates"].wdata() if self.static else None,
                        x=bottom[0].rdata(), cont=bottom[1].rdata(),
@@ -49,7 +49,7 @@ class LSTM(Recurrent):
         self.check_backward(propagate_down)
         (dh_0, dc_0), (dh_T, dc_T) = self.exposed_diffs(bottom, top, propagate_down)
         W_xc, _, W_static, W_hc = self._weights()
-        s = self.scratch
+        s = self.buffers
         last = len(self.blobs) - 1
         c_0 = bottom[3 + self.static].rdata() if self.expose else self.initial["c"].rdata()
         K.lstm_backward(dx=self.wanted(bottom, propagate_down, 0),

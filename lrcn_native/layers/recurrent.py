@@ -63,7 +63,6 @@ class Recurrent(Layer):
         self.make_params(rp.msg("weight_filler"), rp.msg("bias_filler"))
         self.state = {s: Blob() for s in self.states}    # h_T (, c_T) of the last forward
         self.initial = {s: Blob() for s in self.states}  # h_0 (, c_0) of this forward
-        self.scratch = {}
 
     def reshape(self, bottom, top):
         x, cont = bottom[0], bottom[1]
@@ -91,14 +90,6 @@ class Recurrent(Layer):
         else:
             for blob in list(self.state.values()) + list(self.initial.values()):
                 blob.reshape(state_shape)
-
-    def buffer(self, name, *shape):
-        """A scratch Blob (on the mode's device) of ``shape``, kept between forward and backward."""
-        blob = self.scratch.get(name)
-        if blob is None:
-            blob = self.scratch[name] = Blob()
-        blob.reshape(shape)
-        return blob
 
     def states_io(self, bottom, top):
         """(initial states to read, final states to write) for this forward: the exposed bottoms/tops, or

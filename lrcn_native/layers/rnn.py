@@ -42,7 +42,7 @@ class RNN(Recurrent):
     def forward(self, bottom, top):
         (h_0,), (h_T,) = self.states_io(bottom, top)
         W_xh, b_h, W_static, W_hh, W_ho, b_o = self._weights()
-        s = self.scratch
+        s = self.buffers
         K.rnn_forward(o=s["o"].wdata(), hs=s["hs"].wdata(), hc=s["hc"].wdata(), h_T=h_T,
                       static_z=s["static_z"].wdata() if self.static else None, x=bottom[0].rdata(),
                       cont=bottom[1].rdata(), x_static=bottom[2].rdata() if self.static else None, h_0=h_0,
@@ -53,7 +53,7 @@ class RNN(Recurrent):
         self.check_backward(propagate_down)
         (dh_0,), (dh_T,) = self.exposed_diffs(bottom, top, propagate_down)
         W_xh, _, W_static, W_hh, W_ho, _ = self._weights()
-        s, k = self.scratch, 1 if self.static else 0
+        s, k = self.buffers, 1 if self.static else 0
         K.rnn_backward(dx=self.wanted(bottom, propagate_down, 0),
                        dx_static=self.wanted(bottom, propagate_down, 2) if self.static else None, dh_0=dh_0,
                        dW_xh=self.param_diff(0), db_h=self.param_diff(1),
