@@ -154,6 +154,25 @@ def test_log_probs_of_captions(tmp_path):
     np.testing.assert_allclose(lp, [want, want], rtol=1e-5)
 
 
+def test_log_probs_stream_into_a_memmap_in_batches_across_captions(tmp_path):
+    """Batches of 4 pairs cut across captions of different lengths; the result lands in ``out`` (a memmap,
+    as retrieval over COCO uses) equal to the in-memory one, and retrieval's ranks do not change."""
+    from lrcn_native.tasks.captioning import retrieval
+    cap = Captioner(bigram_net(tmp_path, TABLE))
+    feats, caps = np.zeros((3, 3)), [[1, 3], [2], [2, 1, 1], [3]]
+    want = cap.log_probs(feats, caps)
+    out = np.memmap(tmp_path / "lp", np.float64, "w+", shape=(3, 4))
+    assert cap.log_probs(feats, caps, batch=4, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="out must be 3 x 4"):
+        cap.log_probs(feats, caps, out=np.zeros((4, 3)))
+    owner = np.array([0, 1, 2, 0])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert retrieval(cap, feats, caps, owner, batch=5, scratch_dir=str(scratch)) == retrieval(cap, feats, caps, owner)
+    assert not list(scratch.iterdir())                       # the temporary matrix is removed
+
+
 def test_wrong_net_is_a_clear_error(tmp_path):
     path = tmp_path / "x.prototxt"
     path.write_text('input: "data" input_shape { dim: 1 dim: 2 }')

@@ -19,7 +19,9 @@ Semantics follow the released captioner.py (CAFFE_FACTS.md §1):
   probability reaches r (1 if none); probabilities are ``probs`` at temp = 1, else softmax(temp × logits)
   (temp is an inverse temperature).
 """
+import contextlib
 import math
+import os
 import random
 
 import numpy as np
@@ -156,32 +158,35 @@ class Captioner:
         return self.beam_search(features, beam_size, max_length)[0]
 
     # --- scoring -----------------------------------------------------------------------------------
-    def log_probs(self, features, captions, batch=1000):
+    def log_probs(self, features, captions, batch=1000, out=None):
         """log p(caption | image) for every image × caption pair → (I, C) float64: Σ over the caption's
         words (not EOS, as released) of log max(1e-12, p(word | prefix, image)). Pairs run ``batch`` at a
-        time, captions sorted by length so rows finish together."""
+        time, captions sorted by length so rows finish together; pairs are enumerated lazily, so memory is
+        ``out`` (I × C, e.g. a np.memmap for COCO's 5,000 × 25,000) plus one batch."""
         features = np.asarray(features, np.float32)
-        order = sorted(range(len(captions)), key=lambda c: len(captions[c]))
-        pairs = [(i, c) for c in order for i in range(len(features))]
-        out = np.zeros((len(features), len(captions)))
-        for p0 in range(0, len(pairs), batch):
-            chunk = pairs[p0:p0 + batch]
-            img = np.array([i for i, _ in chunk])
-            caps = [captions[c] for _, c in chunk]
+        n_img = len(features)
+        order = np.array(sorted(range(len(captions)), key=lambda c: len(captions[c])), np.int64)
+        if out is None:
+            out = np.zeros((n_img, len(captions)))
+        elif out.shape != (n_img, len(captions)):
+            raise ValueError(f"out must be {n_img} x {len(captions)} (images x captions), got {out.shape}")
+        for p0 in range(0, n_img * len(captions), batch):
+            k = np.arange(p0, min(p0 + batch, n_img * len(captions)))     # pair k: caption order[k // I], image k % I
+            img, cap = k % n_img, order[k // n_img]
+            caps = [captions[c] for c in cap]
             length = max(len(c) for c in caps)
-            ids = np.zeros((len(chunk), length + 1), np.int64)     # column t+1 = word t; 0 pads
+            ids = np.zeros((len(k), length + 1), np.int64)     # column t+1 = word t; 0 pads
             for r, c in enumerate(caps):
                 ids[r, 1:len(c) + 1] = c
             self.start(features[img])
-            total = np.zeros(len(chunk))
+            total = np.zeros(len(k))
             for t in range(length):
-                probs = self.step(ids[:, t], np.full(len(chunk), 0.0 if t == 0 else 1.0, np.float32))
+                probs = self.step(ids[:, t], np.full(len(k), 0.0 if t == 0 else 1.0, np.float32))
                 live = np.array([t < len(c) for c in caps])
-                p = probs[np.arange(len(chunk)), ids[:, t + 1]]
+                p = probs[np.arange(len(k)), ids[:, t + 1]]
                 total += np.where(live, np.log(np.maximum(p, np.float32(1e-12))), 0.0)
-            out[img, [c for _, c in chunk]] = total
+            out[img, cap] = total
         return out
-
 
 def top_k_ascending(probs, k):
     """Per row, exactly ``np.argsort(row)[-k:]`` (the released beam proposals, ties included) without
@@ -331,13 +336,25 @@ def nearest_neighbours(train_features, test_features, block=1024):
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def retrieval(captioner, features, captions, caption_image, batch=1000):
+def retrieval(captioner, features, captions, caption_image, batch=1000, scratch_dir=None):
     """Both retrieval directions with the released score: features (I × D), captions (word-id lists),
     caption_image (C,) → {'caption to image': summary, 'image to caption': summary} (R@1/5/10/50,
-    median and mean rank, 1-indexed). The I × C log-probability matrix is the only large array."""
+    median and mean rank, 1-indexed). The I × C log-probability matrix is the only large array: with
+    ``scratch_dir`` it lives in a temporary file there (np.memmap; ranks are computed in blocks), so
+    COCO's test split (5,000 images × 25,000 captions, 1 GB) needs no more than a batch in memory."""
+    import tempfile
     from ..metrics.retrieval import recall_summary, retrieval_ranks
-    c2i, i2c = retrieval_ranks(captioner.log_probs(features, captions, batch), caption_image)
+    with tempfile.TemporaryDirectory(dir=scratch_dir) if scratch_dir else _no_dir() as folder:
+        out = None if folder is None else np.memmap(os.path.join(folder, "log_p.f64"), np.float64, "w+",
+                                                    shape=(len(features), len(captions)))
+        c2i, i2c = retrieval_ranks(captioner.log_probs(features, captions, batch, out=out), caption_image)
+        del out
     return {"caption to image": recall_summary(c2i), "image to caption": recall_summary(i2c)}
+
+
+@contextlib.contextmanager
+def _no_dir():
+    yield None
 
 
 def evaluate(captioner, features, references, vocab, beam_size=1, with_retrieval=False, batch=100,
