@@ -337,7 +337,7 @@ def cmd_caption(args):
     _mode(args.gpu)
     if bool(args.images) == bool(args.features):
         raise ValueError("give image files or --features, not both or neither")
-    lstm_net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
+    lstm_net = caffe.Net(args.model, caffe.TEST, weights=args.weights, stages=args.stage or ())
     vocab = read_vocabulary(args.vocab)
     if len(vocab) + 1 != lstm_net.blobs["probs"].shape[2]:
         raise ValueError(f"{args.vocab}: {len(vocab)} words + EOS, but the net predicts "
@@ -470,6 +470,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=100, help="images per decoding batch")
     p.add_argument("--json", help="write COCO results (image_id, caption) plus word_ids here")
     p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.add_argument("--stage", action="append",
+                   help="NetState stage of the deploy net (repeatable): unfactored, 2-layer (default: factored)")
     p.set_defaults(func=cmd_caption)
     p = sub.add_parser("score", help="BLEU-1..4, CIDEr-D, ROUGE-L of results against reference captions")
     p.add_argument("--refs", required=True, help="COCO captions_*.json")

@@ -1,6 +1,7 @@
 """lrcn_native.data.captions: tokenising, the vocabulary and the HDF5 stream layout, cell by cell."""
 import json
 import os
+import re
 
 import h5py
 import numpy as np
@@ -260,3 +261,58 @@ def test_shipped_caption_net_matches_the_original(prepared, tmp_path, monkeypatc
         assert [p.shape for p in a.params[name]] == [p.shape for p in b.params[name]], name
     assert a._lr_mult == b._lr_mult
     assert a.blobs["predict"].shape == b.blobs["predict"].shape == (20, 100, 8801)
+
+
+@pytest.mark.parametrize("stages", [(), ("factored", "2-layer"), ("unfactored", "1-layer"), ("unfactored", "2-layer")])
+def test_deploy_net_variants_take_the_training_nets_weights_and_decode(prepared, tmp_path, monkeypatch, stages):
+    """lrcn_word_to_preds.deploy.prototxt in each stage has exactly the language layers of lrcn_caption.prototxt
+    in the same stage (no stage: the factored default), so a trained .caffemodel loads, and it decodes."""
+    from lrcn_native import filler
+    from lrcn_native.tasks.captioning import Captioner
+    models = os.path.join(os.path.dirname(caffe.__file__), "models")
+    deploy = caffe.Net(os.path.join(models, "lrcn_word_to_preds.deploy.prototxt"), caffe.TEST, stages=stages)
+    monkeypatch.setattr(filler, "fill", lambda array, msg: None)       # wiring, not values
+    (tmp_path / "train.prototxt").write_text(
+        open(os.path.join(models, "lrcn_caption.prototxt")).read().replace("./h5_data", str(prepared[0])))
+    train = caffe.Net(str(tmp_path / "train.prototxt"), caffe.TRAIN, stages=stages or ("factored", "2-layer"))
+    language = {n: [p.shape for p in ps] for n, ps in train.params.items() if n in ("embedding", "lstm1", "lstm2", "predict")}
+    assert {n: [p.shape for p in ps] for n, ps in deploy.params.items()} == language
+    def wiring(net, image):   # bottoms by their source blob: Split copies named back, the image input as fc8
+        return [[re.sub(r"_[a-z]+_\d+_split_\d+$", "", b).replace(image, "fc8") for b in net.bottom_names[n]]
+                for n in ("lstm1", "lstm2", "predict") if n in net.bottom_names]
+    assert wiring(deploy, "image_features") == wiring(train, "fc8")
+    monkeypatch.undo()
+    rng = np.random.default_rng(0)
+    for ps in deploy.params.values():
+        for p in ps:
+            p.data[...] = rng.uniform(-0.08, 0.08, p.shape)
+    words = Captioner(deploy).caption(rng.standard_normal((2, 1000)), max_length=3)
+    assert len(words) == 2 and all(1 <= len(w) <= 3 for w in words)
+
+
+def test_shipped_language_model_trains_from_unaligned_streams(prepared, tmp_path):
+    """lrcn_lm.prototxt trains from `prepare(aligned=False)` streams (first loss ≈ ln 8801 per word, weighted 20:
+    near-uniform predictions from ±0.08 weights), has the original lstm_language_model's parameters when that file is
+    here, and its names are the captioning net's, so its weights initialise LRCN."""
+    out = prepared[0]
+    cs = C.read_coco(str(out.parent / "captions_train.json"), str(out.parent / "images"))
+    C.prepare([("train", cs), ("val", cs)], str(tmp_path / "h5_data"), aligned=False)
+    models = os.path.join(os.path.dirname(caffe.__file__), "models")
+    text = open(os.path.join(models, "lrcn_lm.prototxt")).read().replace("./h5_data", str(tmp_path / "h5_data"))
+    (tmp_path / "lm.prototxt").write_text(text)
+    (tmp_path / "solver.prototxt").write_text(
+        f'net: "{tmp_path / "lm.prototxt"}"\ntrain_state: {{ stage: "embed-drop" stage: "lstm-drop" }}\n'
+        'base_lr: 0.1 lr_policy: "fixed" momentum: 0.9 clip_gradients: 10 display: 0 random_seed: 1 max_iter: 2\n')
+    solver = caffe.get_solver(str(tmp_path / "solver.prototxt"))
+    solver.step(1)
+    assert abs(float(solver.net.blobs["cross_entropy_loss"].data) - np.log(8801)) < 0.05
+    assert solver.net.blob_loss_weights["cross_entropy_loss"] == 20
+    assert [layer.type for layer in solver.net.layers].count("Dropout") == 2
+    assert list(solver.net.params) == ["embedding", "lstm1", "predict"]
+    if os.path.isdir(ORIG):
+        theirs = open(os.path.join(ORIG, "lstm_language_model.prototxt")).read().replace(
+            "./examples/coco_caption/h5_data/buffer_100", str(tmp_path / "h5_data"))
+        (tmp_path / "theirs.prototxt").write_text(theirs)
+        orig = caffe.Net(str(tmp_path / "theirs.prototxt"), caffe.TRAIN)
+        assert {n: [p.shape for p in ps] for n, ps in orig.params.items()} == \
+               {n: [p.shape for p in ps] for n, ps in solver.net.params.items()}
