@@ -45,21 +45,22 @@ def cmd_time(args):
           f"{'GPU ' + str(args.gpu) if gpu else 'CPU'}")
     net.forward_backward()  # warm-up: allocations, BLAS thread start
     sync()
+    clock = [0.0]  # when the previous layer (or the pass) ended: a layer's time runs from there to its end
+
+    def timer(times):
+        def after(i, *_):
+            sync()
+            now = time.perf_counter()
+            times[i] += now - clock[0]
+            clock[0] = now
+        return after
+    last = len(net.layers) - 1
     total = time.perf_counter()
     for it in range(args.iterations):
-        t_it = time.perf_counter()
-        for i, (layer, bottom, top) in enumerate(zip(net.layers, net._bottoms, net._tops)):
-            t0 = time.perf_counter()
-            layer.reshape(bottom, top)
-            layer.forward(bottom, top)
-            sync()
-            fwd[i] += time.perf_counter() - t0
-        for i in range(n_layers - 1, -1, -1):
-            t0 = time.perf_counter()
-            if net._layer_need_backward[i]:
-                net.layers[i].backward(net._tops[i], net._bottom_need_backward[i], net._bottoms[i])
-            sync()
-            bwd[i] += time.perf_counter() - t0
+        t_it = clock[0] = time.perf_counter()
+        net.forward_from_to(0, last, after=timer(fwd))
+        clock[0] = time.perf_counter()
+        net.backward_from_to(last, 0, after=timer(bwd))
         print(f"Iteration: {it + 1} forward-backward time: {1e3 * (time.perf_counter() - t_it):.2f} ms.")
     total = time.perf_counter() - total
     n = args.iterations
@@ -276,30 +277,23 @@ def cmd_train(args):
 def cmd_test(args):
     """Scores a trained net over --iterations batches, as `caffe test`: each output per batch, then its mean."""
     import lrcn_native as caffe
+    from lrcn_native.solver import score_net
     log.info("Use GPU with device ID %s" % args.gpu if _mode(args.gpu) else "Use CPU.")
     net = caffe.Net(args.model, caffe.TEST, level=args.level, stages=args.stage or ())
     for path in args.weights.split(","):
         net.copy_from(path)
     log.info("Running for %d iterations.", args.iterations)
-    f32 = np.float32
-    scores, loss = None, f32(0)
-    for i in range(args.iterations):
-        loss += f32(net.forward_from_to(0, len(net.layers) - 1))
-        values = [net.blobs[o].data_at(False).reshape(-1) for o in net.outputs]
-        for name, vals in zip(net.outputs, values):
+
+    def each(i, outputs):
+        for name, vals in outputs.items():
             for v in vals:
                 log.info("Batch %d, %s = %g", i, name, v)
-        flat = np.concatenate(values or [np.zeros(0, f32)])
-        scores = flat.astype(f32) if scores is None else scores + flat
-    loss /= f32(max(args.iterations, 1))
+    loss, means = score_net(net, args.iterations, each)
     log.info("Loss: %g", loss)
-    k = 0
-    for name in net.outputs:
-        w = f32(net.blob_loss_weights[name])
-        for _ in range(net.blobs[name].count):
-            mean = scores[k] / f32(args.iterations)
+    for name, vals in means.items():
+        w = np.float32(net.blob_loss_weights[name])
+        for mean in vals:
             log.info("%s = %g%s", name, mean, f" (* {w:g} = {w * mean:g} loss)" if w else "")
-            k += 1
     return 0
 
 

@@ -393,8 +393,9 @@ class Net:
         except ValueError:
             raise KeyError(f"no layer named '{name}' in net '{self.name}'") from None
 
-    def forward_from_to(self, start, end):
-        """Runs layers start..end (inclusive) and returns Σ loss_weight·loss over their loss tops."""
+    def forward_from_to(self, start, end, after=None):
+        """Runs layers start..end (inclusive) and returns Σ loss_weight·loss over their loss tops.
+        ``after(i, layer, bottom, top)`` is called once each layer has run (debug output, timing)."""
         loss = 0.0
         for i in range(start, end + 1):
             layer, bottom, top = self.layers[i], self._bottoms[i], self._tops[i]
@@ -403,13 +404,21 @@ class Net:
                 layer.forward(bottom, top)
             for j, _ in self._loss_tops[i]:
                 loss += K.dot(top[j].rdata(), top[j].rdiff())
+            if after is not None:
+                after(i, layer, bottom, top)
         return loss
 
-    def backward_from_to(self, start, end):
+    def backward_from_to(self, start, end, after=None):
+        """Runs the backward of layers start down to end (inclusive) that need one. ``after(i, layer, top,
+        propagate_down, bottom)`` is called for every layer of the range, after its backward;
+        ``propagate_down`` is None for a layer that needs none (it did not run)."""
         for i in range(start, end - 1, -1):
+            layer, need = self.layers[i], self._bottom_need_backward[i]
             if self._layer_need_backward[i]:
-                with _naming(self.layers[i], "backward"):
-                    self.layers[i].backward(self._tops[i], self._bottom_need_backward[i], self._bottoms[i])
+                with _naming(layer, "backward"):
+                    layer.backward(self._tops[i], need, self._bottoms[i])
+            if after is not None:
+                after(i, layer, self._tops[i], need if self._layer_need_backward[i] else None, self._bottoms[i])
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """pycaffe's forward: sets input blobs from ``kwargs``, runs start..end and returns

@@ -408,23 +408,16 @@ class Solver:
         net = self.test_nets[k]
         self.share_weights(net)
         before = self._run_state() if self._handling_signals else None
-        scores, loss = None, f32(0)
-        for _ in range(self.test_iter[k]):
-            if self._stop_requested:
-                log.info("Test interrupted.")
-                self._test_interrupted = before
-                return None
-            loss += f32(net.forward_from_to(0, len(net.layers) - 1))
-            values = np.concatenate([net.blobs[o].data_at(False).reshape(-1) for o in net.outputs]
-                                    or [np.zeros(0, f32)])
-            scores = values.astype(f32) if scores is None else scores + values
+        scored = score_net(net, self.test_iter[k], stop=lambda: self._stop_requested)
+        if scored is None:
+            log.info("Test interrupted.")
+            self._test_interrupted = before
+            return None
+        loss, result = scored
         if self.test_compute_loss:
-            log.info("Test loss: %s", _g(loss / f32(self.test_iter[k])))
-        means = (scores if scores is not None else np.zeros(0, f32)) / f32(max(self.test_iter[k], 1))
-        split = np.cumsum([net.blobs[o].count for o in net.outputs])[:-1]
-        per_output = np.split(means, split) if net.outputs else []
+            log.info("Test loss: %s", _g(loss))
+        per_output = list(result.values())
         self._log_outputs(net, "Test", per_output)
-        result = {o: v for o, v in zip(net.outputs, per_output)}
         self.test_scores.append((self.iter, k, result))
         return result
 
@@ -437,29 +430,23 @@ class Solver:
                 f"{self.iter}")
 
     def _forward_backward_debug(self):
-        """forward_backward layer by layer, logging each blob's mean |value| (Caffe's debug_info)."""
+        """forward_backward logging each blob's mean |value| after each layer (Caffe's debug_info)."""
         net = self.net
 
         def mean_abs(arr):
             return _g(np.abs(arr).mean(dtype=np.float64)) if arr.size else "0"
-        loss = 0.0
-        for i, layer in enumerate(net.layers):
-            bottom, top = net._bottoms[i], net._tops[i]
-            layer.reshape(bottom, top)
-            layer.forward(bottom, top)
-            for j, _ in net._loss_tops[i]:
-                loss += K.dot(top[j].rdata(), top[j].rdiff())
+
+        def forward(i, layer, bottom, top):
             for j, t in enumerate(top):
                 log.info("    [Forward] Layer %s, top blob %s data: %s", layer.name, net.top_names[layer.name][j],
                          mean_abs(t.data_at(False)))
             for p, b in enumerate(layer.blobs):
                 log.info("    [Forward] Layer %s, param blob %d data: %s", layer.name, p, mean_abs(b.data_at(False)))
-        for i in range(len(net.layers) - 1, -1, -1):
-            if not net._layer_need_backward[i]:
-                continue
-            layer, need = net.layers[i], net._bottom_need_backward[i]
-            layer.backward(net._tops[i], need, net._bottoms[i])
-            for j, b in enumerate(net._bottoms[i]):
+
+        def backward(i, layer, top, need, bottom):
+            if need is None:
+                return
+            for j, b in enumerate(bottom):
                 if need[j]:
                     log.info("    [Backward] Layer %s, bottom blob %s diff: %s", layer.name,
                              net.bottom_names[layer.name][j], mean_abs(b.diff_at(False)))
@@ -467,6 +454,9 @@ class Solver:
                 if layer.param_propagate_down[p]:
                     log.info("    [Backward] Layer %s, param blob %d diff: %s", layer.name, p,
                              mean_abs(b.diff_at(False)))
+        last = len(net.layers) - 1
+        loss = net.forward_from_to(0, last, after=forward)
+        net.backward_from_to(last, 0, after=backward)
         return loss
 
     # --- snapshots --------------------------------------------------------------------------------
@@ -563,6 +553,26 @@ class Solver:
             self._handling_signals = self._stop_requested = self._snapshot_requested = False
             for s, h in previous.items():
                 signal.signal(s, h)
+
+
+def score_net(net, iterations, each=None, stop=lambda: False):
+    """Runs ``net`` forward ``iterations`` times and averages its loss and every output element over them
+    (float32 sums, as Caffe's Solver::Test and `caffe test`) → (mean loss, {output: mean values}), or None
+    when ``stop()`` turns true before a batch. ``each(i, {output: values})`` sees every batch's outputs."""
+    scores, loss = None, f32(0)
+    for i in range(iterations):
+        if stop():
+            return None
+        loss += f32(net.forward_from_to(0, len(net.layers) - 1))
+        values = [net.blobs[o].data_at(False).reshape(-1) for o in net.outputs]
+        if each is not None:
+            each(i, dict(zip(net.outputs, values)))
+        flat = np.concatenate(values or [np.zeros(0, f32)])
+        scores = flat.astype(f32) if scores is None else scores + flat
+    n = f32(max(iterations, 1))
+    means = (scores if scores is not None else np.zeros(0, f32)) / n
+    split = np.cumsum([net.blobs[o].count for o in net.outputs])[:-1]
+    return loss / n, dict(zip(net.outputs, np.split(means, split) if net.outputs else []))
 
 
 def _blobs_in_order(net):

@@ -262,3 +262,27 @@ def test_layer_buffer_is_one_blob_per_name_kept_between_calls():
     assert layer.buffer("a", 2, 3) is a and (a.data == 7).all()    # forward's scratch reaches backward
     assert (layer.buffer("a", 3).data == 7).all()                   # shrinking keeps the memory, as Blob does
     assert layer.buffer("b", 4) is not a and layer.buffers.keys() == {"a", "b"}
+
+
+def test_layer_loop_callbacks_see_every_layer_in_order():
+    """forward_from_to / backward_from_to call back after each layer (what debug_info, `lrcn time` and the
+    NaN report build on): forward in order with the layer's tops computed; backward in reverse, with
+    propagate_down None for a layer that needs no backward."""
+    net = caffe.Net(parse('input: "x" input_shape { dim: 2 dim: 3 } input: "label" input_shape { dim: 2 } '
+                          'layer { name: "ip" type: "InnerProduct" bottom: "x" top: "y" inner_product_param { '
+                          'num_output: 4 weight_filler { type: "gaussian" std: 1 } } } '
+                          'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "y" bottom: "label" top: "l" }',
+                          "n.prototxt"), caffe.TRAIN)
+    net.blobs["x"].data[...] = 1
+    seen = []
+    loss = net.forward_from_to(0, len(net.layers) - 1,
+                               after=lambda i, layer, bottom, top: seen.append((i, layer.name, float(top[0].data.sum()))))
+    assert [s[:2] for s in seen] == [(0, "input"), (1, "ip"), (2, "loss")] and seen[2][2] == pytest.approx(loss)
+    back = []
+    net.backward_from_to(2, 0, after=lambda i, layer, top, need, bottom: back.append((layer.name, need)))
+    assert back == [("loss", [True, False]), ("ip", [False]), ("input", None)]
+    net2 = caffe.Net(parse('input: "x" input_shape { dim: 2 } layer { name: "r" type: "ReLU" bottom: "x" top: "y" }',
+                           "m.prototxt"), caffe.TEST)
+    back = []
+    net2.backward_from_to(0, 0, after=lambda i, layer, top, need, bottom: back.append(need))
+    assert back == [None]                                    # nothing reaches a loss: no backward ran
