@@ -195,3 +195,30 @@ def test_repeated_fields_may_repeat():
                              'include { stage: "s" stage: "t" } }\nlayer { name: "b" }'))
     assert net.all("layer")[0].all("bottom") == ["x", "y"]
     validate_solver(parse("test_iter: 1 test_iter: 2 stepvalue: 3 stepvalue: 4 test_net: 'a' test_net: 'b'"))
+
+
+def test_a_layer_declares_its_own_fields(monkeypatch):
+    """A new layer type's parameter message is checked from its class's param_fields alone (no central
+    table), and two types declaring one message differently is an error naming both."""
+    from lrcn_native.layer import REGISTRY, Layer
+    from lrcn_native.proto import schema
+
+    class Blur(Layer):
+        type = "Blur"
+        param_fields = {"blur_param": {"radius": schema.U, "sigma": schema.F}}
+    monkeypatch.setitem(REGISTRY, "Blur", Blur)
+    monkeypatch.setattr(schema, "LAYER", dict(schema.LAYER))  # the additions stay in this test
+    monkeypatch.setitem(schema.NET, "layer", schema.Rep(schema.LAYER))
+    monkeypatch.setattr(schema, "_declared_by", dict(schema._declared_by))
+    validate_net(parse('layer { name: "b" type: "Blur" blur_param { radius: 2 sigma: 0.5 } }', "b.prototxt"))
+    with pytest.raises(PrototxtError, match=r"b.prototxt:1:\d+: unknown field 'size' in layer 'b' blur_param"):
+        validate_net(parse('layer { name: "b" type: "Blur" blur_param { size: 2 } }', "b.prototxt"))
+    with pytest.raises(PrototxtError, match="radius"):
+        validate_net(parse('layer { name: "b" type: "Blur" blur_param { radius: -1 } }', "b.prototxt"))
+
+    class Blur2(Layer):
+        type = "Blur2"
+        param_fields = {"blur_param": {"radius": schema.I}}
+    monkeypatch.setitem(REGISTRY, "Blur2", Blur2)
+    with pytest.raises(TypeError, match="Blur2 declares blur_param with other fields than Blur"):
+        schema.assemble_layer_schema()

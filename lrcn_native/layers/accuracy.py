@@ -1,5 +1,6 @@
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import I, U
 
 
 @register
@@ -9,6 +10,7 @@ class Accuracy(Layer):
     BVLC's rule: a position is correct when fewer than top_k other classes score >= its label's score,
     so ties count as errors. Optional second top: per-class accuracy (C values). No backward."""
     type = "Accuracy"
+    param_fields = {"accuracy_param": {"top_k": U, "axis": I, "ignore_label": I}}
     exact_bottoms = 2
     min_tops, max_tops = 1, 2
 

@@ -2,6 +2,7 @@
 strided block copy (K.concat_forward: part → whole, K.concat_backward: whole → part)."""
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import I, Rep, U
 
 
 def _axis(layer, bottom, param_name, legacy):
@@ -23,6 +24,7 @@ class Concat(Layer):
     """Joins its bottoms along concat_param.axis (default 1; legacy concat_dim); all other dims must agree.
     A single bottom is passed through by sharing its data and diff."""
     type = "Concat"
+    param_fields = {"concat_param": {"axis": I, "concat_dim": U}}
     min_bottoms = 1
     exact_tops = 1
 
@@ -63,6 +65,7 @@ class Slice(Layer):
     positions (one fewer than the tops), or into equal parts without slice_point. A single top is passed
     through by sharing its data and diff."""
     type = "Slice"
+    param_fields = {"slice_param": {"axis": I, "slice_point": Rep(U), "slice_dim": U}}
     exact_bottoms = 1
     min_tops = 1
 

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import B, E, FILLER, I, Rep, U
 
 # Bound on the GPU scratch (columns of several frames lowered side by side), per layer.
 GPU_SCRATCH_BYTES = 256 << 20
@@ -16,6 +17,11 @@ class Convolution(Layer):
     Ho = (H + 2·pad_h − (dilation_h·(kernel_h − 1) + 1)) / stride_h + 1. Weight num_output × C/group ×
     kernel_h × kernel_w, bias num_output."""
     type = "Convolution"
+    param_fields = {"convolution_param": {"num_output": U, "bias_term": B, "pad": Rep(U), "kernel_size": Rep(U),
+                                          "stride": Rep(U), "dilation": Rep(U), "pad_h": U, "pad_w": U, "kernel_h": U,
+                                          "kernel_w": U, "stride_h": U, "stride_w": U, "group": U,
+                                          "weight_filler": FILLER, "bias_filler": FILLER, "engine": E, "axis": I,
+                                          "force_nd_im2col": B}}
     min_bottoms = min_tops = 1
 
     def setup(self, bottom, top):

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .. import mode
 from ..layer import TRAIN, Layer, register
+from ..proto.schema import B, F, I, S, U
 
 
 class _Prefetcher:
@@ -155,6 +156,7 @@ class HDF5Data(_DataLayer):
     """Tops are the datasets named like the tops in the files listed by ``source``, batch_size rows at a
     time, file after file (Caffe's order; with shuffle, files and rows are permuted every pass)."""
     type = "HDF5Data"
+    param_fields = {"hdf5_data_param": {"source": S, "batch_size": U, "shuffle": B}}
     min_tops = 1
 
     def setup(self, bottom, top):
@@ -307,6 +309,10 @@ class ImageData(_DataLayer):
     """Images from a list of ``path label`` lines, resized (new_height/new_width, or up to min_height/
     min_width keeping the aspect ratio, as the activity fork), transformed, batch_size at a time."""
     type = "ImageData"
+    # min_*: fork
+    param_fields = {"image_data_param": {"source": S, "batch_size": U, "rand_skip": U, "shuffle": B, "new_height": U,
+                                         "new_width": U, "is_color": B, "scale": F, "mean_file": S, "crop_size": U,
+                                         "mirror": B, "root_folder": S, "min_height": I, "min_width": I}}
     exact_tops = 2
 
     def setup(self, bottom, top):

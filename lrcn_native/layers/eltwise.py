@@ -2,6 +2,7 @@
 from ..backend import K
 from ..blob import Blob
 from ..layer import Layer, register
+from ..proto.schema import B, E, F, Rep
 
 OPS = ("PROD", "SUM", "MAX")  # caffe.proto's EltwiseOp numbering, as the kernels take it
 
@@ -17,6 +18,8 @@ class Eltwise(Layer):
     d_{m−1}, (d_0 … d_{m−1}) being the bottoms' leading axes: top[r, …] = Σ_i coeff_i·C[i, r]·b_i[r, …] for
     each leading index r. No gradient reaches C."""
     type = "Eltwise"
+    # coeff_blob: fork
+    param_fields = {"eltwise_param": {"operation": E, "coeff": Rep(F), "stable_prod_grad": B, "coeff_blob": B}}
     min_bottoms = 2
     exact_tops = 1
 

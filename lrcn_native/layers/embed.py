@@ -1,5 +1,6 @@
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import B, FILLER, U
 
 
 @register
@@ -9,6 +10,8 @@ class Embed(Layer):
     row (top = bias, or 0) and sends no gradient to the weights; any other index outside [0, input_dim) or
     not an integer is an error. No gradient to the indices."""
     type = "Embed"
+    param_fields = {"embed_param": {"num_output": U, "input_dim": U, "bias_term": B, "weight_filler": FILLER,
+                                    "bias_filler": FILLER}}
     exact_bottoms = exact_tops = 1
 
     def allow_force_backward(self, bottom_index):

@@ -5,6 +5,7 @@ import numpy as np
 from ..backend import K
 from ..blob import Blob
 from ..layer import Layer, register
+from ..proto.schema import B, FILLER, I, U
 
 
 @register
@@ -13,6 +14,8 @@ class InnerProduct(Layer):
     K = product of the axes from ``axis`` on, N = num_output; top's shape is bottom's axes before ``axis``
     followed by N. W is N × K (K × N with ``transpose: true``), bias N."""
     type = "InnerProduct"
+    param_fields = {"inner_product_param": {"num_output": U, "bias_term": B, "weight_filler": FILLER,
+                                            "bias_filler": FILLER, "axis": I, "transpose": B}}
     exact_bottoms = exact_tops = 1
 
     def setup(self, bottom, top):

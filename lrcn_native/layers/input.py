@@ -2,6 +2,7 @@
 
 from ..filler import fill
 from ..layer import Layer, register
+from ..proto.schema import BLOB_SHAPE, FILLER, Rep, U
 
 
 def _shapes(layer, param, n_tops):
@@ -15,6 +16,7 @@ def _shapes(layer, param, n_tops):
 class Input(Layer):
     """Tops whose values the user writes (net.blobs[name].data[...] = x); shapes from input_param."""
     type = "Input"
+    param_fields = {"input_param": {"shape": Rep(BLOB_SHAPE)}}
     exact_bottoms = 0
     min_tops = 1
 
@@ -39,6 +41,8 @@ class DummyData(Layer):
     """Tops filled once per forward by data_filler (constant 0 by default), shapes from shape or
     num/channels/height/width."""
     type = "DummyData"
+    param_fields = {"dummy_data_param": {"data_filler": Rep(FILLER), "shape": Rep(BLOB_SHAPE), "num": Rep(U),
+                                         "channels": Rep(U), "height": Rep(U), "width": Rep(U)}}
     exact_bottoms = 0
     min_tops = 1
 

@@ -1,6 +1,7 @@
 from ..backend import K
 from ..blob import Blob
 from ..layer import Layer, register
+from ..proto.schema import E, F, U
 
 
 @register
@@ -9,6 +10,7 @@ class LRN(Layer):
     scale = k + (α/n)·Σ x² over n neighbouring channels; WITHIN_CHANNEL scale = 1 + (α/n²)·Σ x² over an
     n×n zero-padded spatial window (Caffe ignores k there)."""
     type = "LRN"
+    param_fields = {"lrn_param": {"local_size": U, "alpha": F, "beta": F, "norm_region": E, "k": F, "engine": E}}
     exact_bottoms = exact_tops = 1
 
     def setup(self, bottom, top):

@@ -4,6 +4,7 @@ import numpy as np
 from .. import mode
 from ..backend import K
 from ..layer import TRAIN, Layer, register
+from ..proto.schema import E, F
 
 
 class _Neuron(Layer):
@@ -17,6 +18,7 @@ class _Neuron(Layer):
 class Sigmoid(_Neuron):
     """y = 1/(1 + e^(−x)); backward dy·y·(1 − y) from the top, so in place works."""
     type = "Sigmoid"
+    param_fields = {"sigmoid_param": {"engine": E}}
 
     def forward(self, bottom, top):
         K.sigmoid_forward(top[0].wdata(), bottom[0].rdata())
@@ -30,6 +32,7 @@ class Sigmoid(_Neuron):
 class TanH(_Neuron):
     """y = tanh(x); backward dy·(1 − y²) from the top, so in place works."""
     type = "TanH"
+    param_fields = {"tanh_param": {"engine": E}}
 
     def forward(self, bottom, top):
         K.tanh_forward(top[0].wdata(), bottom[0].rdata())
@@ -49,6 +52,7 @@ class Dropout(_Neuron):
     backward recomputes. So a given set_random_seed gives the same mask on the CPU and the GPU, bit for bit.
     Setting ``freeze_mask = True`` keeps the current mask across forwards (for gradient checks)."""
     type = "Dropout"
+    param_fields = {"dropout_param": {"dropout_ratio": F}}
     freeze_mask = False
 
     def setup(self, bottom, top):

@@ -1,6 +1,7 @@
 from ..backend import K
 from ..blob import Blob
 from ..layer import Layer, register
+from ..proto.schema import B, E, U
 
 
 @register
@@ -10,6 +11,9 @@ class Pooling(Layer):
     clipped to the padded extent). MAX may take a second top: the argmax index h·W + w in the bottom
     plane, as float."""
     type = "Pooling"
+    param_fields = {"pooling_param": {"pool": E, "pad": U, "pad_h": U, "pad_w": U, "kernel_size": U, "kernel_h": U,
+                                      "kernel_w": U, "stride": U, "stride_h": U, "stride_w": U, "engine": E,
+                                      "global_pooling": B, "round_mode": E}}
     exact_bottoms = 1
     min_tops, max_tops = 1, 2
 

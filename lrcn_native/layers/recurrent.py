@@ -23,6 +23,7 @@ import math
 from ..backend import K
 from ..blob import Blob
 from ..layer import TEST, Layer
+from ..proto.schema import B, FILLER, U
 
 
 def _count(shape, axis):
@@ -32,6 +33,8 @@ def _count(shape, axis):
 class Recurrent(Layer):
     """Caffe's RecurrentLayer: what LSTM and RNN share. Subclasses set ``states`` (names of the carried
     states) and implement make_params / forward / backward."""
+    param_fields = {"recurrent_param": {"num_output": U, "weight_filler": FILLER, "bias_filler": FILLER,
+                                        "debug_info": B, "expose_hidden": B}}
     states = ("h",)
 
     def __init__(self, param=None, phase=TEST):

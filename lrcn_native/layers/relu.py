@@ -1,11 +1,13 @@
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import E, F
 
 
 @register
 class ReLU(Layer):
     """top = max(x, 0) + negative_slope·min(x, 0); in place allowed."""
     type = "ReLU"
+    param_fields = {"relu_param": {"negative_slope": F, "engine": E}}
     exact_bottoms = exact_tops = 1
 
     def setup(self, bottom, top):

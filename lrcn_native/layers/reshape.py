@@ -4,6 +4,7 @@ import math
 
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import BLOB_SHAPE, I
 
 
 class _View(Layer):
@@ -40,6 +41,7 @@ class Reshape(_View):
     meaning after the last axis) are replaced by shape's dims, where 0 copies the bottom's dim at that
     position and one −1 is inferred from the count."""
     type = "Reshape"
+    param_fields = {"reshape_param": {"shape": BLOB_SHAPE, "axis": I, "num_axes": I}}
 
     def setup(self, bottom, top):
         super().setup(bottom, top)
@@ -85,6 +87,7 @@ class Reshape(_View):
 class Flatten(_View):
     """flatten_param { axis (1) end_axis (−1) }: the axes axis..end_axis become one."""
     type = "Flatten"
+    param_fields = {"flatten_param": {"axis": I, "end_axis": I}}
 
     def top_shape(self, bottom):
         p = self.layer_param.msg("flatten_param")

@@ -1,11 +1,13 @@
 from ..backend import K
 from ..layer import Layer, register
+from ..proto.schema import E, I
 
 
 @register
 class Softmax(Layer):
     """top = exp(x − max) / Σ exp(x − max) along softmax_param.axis (default 1, negative allowed)."""
     type = "Softmax"
+    param_fields = {"softmax_param": {"engine": E, "axis": I}}
     exact_bottoms = exact_tops = 1
 
     def setup(self, bottom, top):

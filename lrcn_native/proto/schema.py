@@ -18,6 +18,11 @@ class Rep:
     def __init__(self, kind):
         self.kind = kind
 
+    def __eq__(self, other):  # two layer types may declare one message (assemble_layer_schema)
+        return isinstance(other, Rep) and self.kind == other.kind
+
+    __hash__ = object.__hash__
+
 
 _INT_RANGES = {I: (-2**31, 2**31 - 1), U: (0, 2**32 - 1), L: (-2**63, 2**63 - 1)}
 
@@ -31,57 +36,45 @@ BLOB_PROTO = {"shape": BLOB_SHAPE, "data": Rep(F), "diff": Rep(F), "double_data"
 TRANSFORM = {"scale": F, "mirror": B, "crop_size": U, "mean_file": S, "mean_value": Rep(F), "force_color": B,
              "force_gray": B, "flow": B}  # flow: activity fork
 
-LAYER_PARAMS = {
-    "accuracy_param": {"top_k": U, "axis": I, "ignore_label": I},
-    "concat_param": {"axis": I, "concat_dim": U},
-    "convolution_param": {"num_output": U, "bias_term": B, "pad": Rep(U), "kernel_size": Rep(U), "stride": Rep(U), "dilation": Rep(U),
-                          "pad_h": U, "pad_w": U, "kernel_h": U, "kernel_w": U, "stride_h": U, "stride_w": U,
-                          "group": U, "weight_filler": FILLER, "bias_filler": FILLER, "engine": E, "axis": I,
-                          "force_nd_im2col": B},
-    "data_param": {"source": S, "batch_size": U, "rand_skip": U, "backend": E, "scale": F, "mean_file": S,
-                   "crop_size": U, "mirror": B, "force_encoded_color": B, "prefetch": U},
-    "dropout_param": {"dropout_ratio": F},
-    "dummy_data_param": {"data_filler": Rep(FILLER), "shape": Rep(BLOB_SHAPE), "num": Rep(U), "channels": Rep(U),
-                         "height": Rep(U), "width": Rep(U)},
-    "eltwise_param": {"operation": E, "coeff": Rep(F), "stable_prod_grad": B, "coeff_blob": B},  # coeff_blob: fork
-    "embed_param": {"num_output": U, "input_dim": U, "bias_term": B, "weight_filler": FILLER,
-                    "bias_filler": FILLER},
-    "flatten_param": {"axis": I, "end_axis": I},
-    "hdf5_data_param": {"source": S, "batch_size": U, "shuffle": B},
-    "hdf5_output_param": {"file_name": S},
-    "image_data_param": {"source": S, "batch_size": U, "rand_skip": U, "shuffle": B, "new_height": U,
-                         "new_width": U, "is_color": B, "scale": F, "mean_file": S, "crop_size": U, "mirror": B,
-                         "root_folder": S, "min_height": I, "min_width": I},  # min_*: fork
-    "inner_product_param": {"num_output": U, "bias_term": B, "weight_filler": FILLER, "bias_filler": FILLER,
-                            "axis": I, "transpose": B},
-    "input_param": {"shape": Rep(BLOB_SHAPE)},
-    "loss_param": {"ignore_label": I, "normalization": E, "normalize": B},
-    "lrn_param": {"local_size": U, "alpha": F, "beta": F, "norm_region": E, "k": F, "engine": E},
-    "pooling_param": {"pool": E, "pad": U, "pad_h": U, "pad_w": U, "kernel_size": U, "kernel_h": U,
-                      "kernel_w": U, "stride": U, "stride_h": U, "stride_w": U, "engine": E,
-                      "global_pooling": B, "round_mode": E},
-    "python_param": {"module": S, "layer": S, "param_str": S, "share_in_parallel": B},
-    "recurrent_param": {"num_output": U, "weight_filler": FILLER, "bias_filler": FILLER, "debug_info": B,
-                        "expose_hidden": B},
-    "relu_param": {"negative_slope": F, "engine": E},
-    "reshape_param": {"shape": BLOB_SHAPE, "axis": I, "num_axes": I},
-    "sigmoid_param": {"engine": E},
-    "slice_param": {"axis": I, "slice_point": Rep(U), "slice_dim": U},
-    "softmax_param": {"engine": E, "axis": I},
-    "tanh_param": {"engine": E},
-}
-# Parameter messages of Caffe layer types we do not implement: accepted, not checked.
+# LayerParameter's own fields. Each layer type's parameter message (convolution_param, ...) is declared
+# by its class as ``param_fields`` beside its code (lrcn_native/layers/<stem>.py) and joins LAYER from the
+# registry when a net is validated (assemble_layer_schema).
+LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "loss_weight": Rep(F),
+         "param": Rep(PARAM_SPEC), "blobs": Rep(BLOB_PROTO), "propagate_down": Rep(B),
+         "include": Rep(NET_STATE_RULE), "exclude": Rep(NET_STATE_RULE),
+         "transform_param": TRANSFORM,
+         "loss_param": {"ignore_label": I, "normalization": E, "normalize": B},   # read by every loss layer
+         "python_param": {"module": S, "layer": S, "param_str": S, "share_in_parallel": B},  # Net's Python layers
+         # Caffe layer types we do not implement: checked where cheap, then the unknown type is reported
+         "data_param": {"source": S, "batch_size": U, "rand_skip": U, "backend": E, "scale": F, "mean_file": S,
+                        "crop_size": U, "mirror": B, "force_encoded_color": B, "prefetch": U},
+         "hdf5_output_param": {"file_name": S}}
+# ... and the rest of their parameter messages: accepted, not checked.
 for _name in ("argmax_param", "batch_norm_param", "bias_param", "clip_param", "contrastive_loss_param",
               "crop_param", "elu_param", "exp_param", "hinge_loss_param", "infogain_loss_param", "log_param",
               "memory_data_param", "mvn_param", "parameter_param", "power_param", "prelu_param",
               "reduction_param", "scale_param", "spp_param", "swish_param", "threshold_param", "tile_param",
               "window_data_param", "lstm_param"):
-    LAYER_PARAMS[_name] = "any"
+    LAYER[_name] = "any"
+_CORE = dict(LAYER)
+_declared_by = {}  # message -> the layer type that declared it
 
-LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "loss_weight": Rep(F),
-         "param": Rep(PARAM_SPEC), "blobs": Rep(BLOB_PROTO), "propagate_down": Rep(B),
-         "include": Rep(NET_STATE_RULE), "exclude": Rep(NET_STATE_RULE),
-         "transform_param": TRANSFORM, **LAYER_PARAMS}
+
+def assemble_layer_schema():
+    """Adds every registered layer class's ``param_fields`` to LAYER (in place: NET and SOLVER hold it).
+    Two types may share a message (LSTM and RNN share recurrent_param) only with the same fields."""
+    from ..layer import REGISTRY
+    for type_name, cls in REGISTRY.items():
+        for message, fields in getattr(cls, "param_fields", {}).items():
+            if message in _CORE:
+                raise TypeError(f"layer type {type_name} declares {message}, a field of LayerParameter itself")
+            if message in LAYER and LAYER[message] != fields:
+                raise TypeError(f"layer type {type_name} declares {message} with other fields than "
+                                f"{_declared_by[message]} does")
+            LAYER[message] = fields
+            _declared_by.setdefault(message, type_name)
+
+
 NET = {"name": S, "input": Rep(S), "input_shape": Rep(BLOB_SHAPE), "input_dim": Rep(I), "force_backward": B,
        "state": NET_STATE, "debug_info": B, "layer": Rep(LAYER), "layers": Rep("any")}
 SOLVER = {
@@ -145,6 +138,7 @@ def validate(msg, schema, what):
 
 
 def validate_net(netp):
+    assemble_layer_schema()
     for name in netp.fields:
         if name != "layer":
             validate(_only(netp, name), NET, "the net")
@@ -156,6 +150,7 @@ def validate_net(netp):
 
 
 def validate_solver(sp):
+    assemble_layer_schema()
     validate(sp, SOLVER, "the solver")
     return sp
 
