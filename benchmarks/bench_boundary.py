@@ -28,7 +28,7 @@ import numpy as np
 import lrcn_native as caffe
 from lrcn_native.backend import K
 
-ORIGINAL = os.path.join(common.ROOT, "..", "shared", "lrcn_original")
+ORIGINAL = common.ORIGINAL
 FC6 = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
 CAPTION = os.path.join(ORIGINAL, "coco_caption", "lrcn_word_to_preds.deploy.prototxt")
 

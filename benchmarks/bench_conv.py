@@ -33,7 +33,7 @@ import common
 import numpy as np
 
 
-ORIGINAL = os.path.join(common.ROOT, "..", "shared", "lrcn_original")
+ORIGINAL = common.ORIGINAL
 NETS = {"caffenet": os.path.join(ORIGINAL, "caffenet_reference", "deploy.prototxt"),
         "lrcn_hybrid": os.path.join(ORIGINAL, "LRCN_activity_recognition", "deploy_lstm.prototxt")}
 GEMM_TYPES = ("Convolution", "InnerProduct")

@@ -23,6 +23,9 @@ ROOT = os.path.dirname(HERE)
 if importlib.util.find_spec("lrcn_native") is None:
     sys.path.insert(0, ROOT)
 
+# The original LRCN prototxts (tests/util.py's rule): the folder LRCN_ORIGINAL names, else ../shared/lrcn_original.
+ORIGINAL = os.environ.get("LRCN_ORIGINAL") or os.path.join(ROOT, "..", "shared", "lrcn_original")
+
 # GFLOP/s: one CPU core of the project machine (AVX-512 FMA; the 2-core machine: 420), an H200's fp32 FMA rate.
 PEAK_GFLOPS = {"cpu": 210.0, "gpu": 67000.0}
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}

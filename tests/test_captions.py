@@ -9,6 +9,7 @@ import pytest
 
 import lrcn_native as caffe
 from lrcn_native.data import captions as C
+from util import ORIGINAL
 
 
 def test_tokenize_as_released():
@@ -178,8 +179,7 @@ def test_flickr_token_file_and_karpathy_json(tmp_path):
     assert cs.items == [(1, "/im/2.jpg", ["A cat."])]
 
 
-ORIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared",
-                    "lrcn_original", "coco_caption")
+ORIG = str(ORIGINAL / "coco_caption")
 
 
 @pytest.fixture(scope="module")
