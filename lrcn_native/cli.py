@@ -65,7 +65,7 @@ def cmd_time(args):
     total = time.perf_counter() - total
     n = args.iterations
     print("Average time per layer: ")
-    for i, name in enumerate(net._layer_names):
+    for i, name in enumerate(layer.name for layer in net.layers):
         print(f"{name:>20s}\tforward: {1e3 * fwd[i] / n:.4f} ms.")
         print(f"{name:>20s}\tbackward: {1e3 * bwd[i] / n:.4f} ms.")
     print(f"Average Forward pass: {1e3 * fwd.sum() / n:.4f} ms.")

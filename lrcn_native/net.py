@@ -393,6 +393,11 @@ class Net:
         except ValueError:
             raise KeyError(f"no layer named '{name}' in net '{self.name}'") from None
 
+    def layer_io(self, i):
+        """Layer i's (bottom Blobs, top Blobs, propagate_down): the bottoms its backward writes, or None when
+        it needs no backward. What the layer-loop callbacks receive, for a reader after the fact."""
+        return self._bottoms[i], self._tops[i], self._bottom_need_backward[i] if self._layer_need_backward[i] else None
+
     def forward_from_to(self, start, end, after=None):
         """Runs layers start..end (inclusive) and returns Σ loss_weight·loss over their loss tops.
         ``after(i, layer, bottom, top)`` is called once each layer has run (debug output, timing)."""
@@ -413,12 +418,12 @@ class Net:
         propagate_down, bottom)`` is called for every layer of the range, after its backward;
         ``propagate_down`` is None for a layer that needs none (it did not run)."""
         for i in range(start, end - 1, -1):
-            layer, need = self.layers[i], self._bottom_need_backward[i]
-            if self._layer_need_backward[i]:
+            layer, (bottom, top, need) = self.layers[i], self.layer_io(i)
+            if need is not None:
                 with _naming(layer, "backward"):
-                    layer.backward(self._tops[i], need, self._bottoms[i])
+                    layer.backward(top, need, bottom)
             if after is not None:
-                after(i, layer, self._tops[i], need if self._layer_need_backward[i] else None, self._bottoms[i])
+                after(i, layer, top, need, bottom)
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """pycaffe's forward: sets input blobs from ``kwargs``, runs start..end and returns

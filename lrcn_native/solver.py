@@ -579,19 +579,20 @@ def _blobs_in_order(net):
     """(array, description) for each layer's tops in forward order, then each layer's parameter and bottom
     diffs in backward order: where a NaN or Inf would appear first."""
     for i, layer in enumerate(net.layers):
-        for j, top in enumerate(net._tops[i]):
+        for j, top in enumerate(net.layer_io(i)[1]):
             yield top.rdata(), f"layer '{layer.name}' ({layer.type}) forward: top blob '{net.top_names[layer.name][j]}'"
     for i in range(len(net.layers) - 1, -1, -1):
         layer = net.layers[i]
-        if not net._layer_need_backward[i]:
+        bottom, _, need = net.layer_io(i)
+        if need is None:
             continue
         for p, blob in enumerate(layer.blobs):
             if layer.param_propagate_down[p]:
                 yield blob.rdiff(), f"layer '{layer.name}' ({layer.type}) backward: param blob {p} diff"
-        for j, bottom in enumerate(net._bottoms[i]):
-            if net._bottom_need_backward[i][j]:
-                yield bottom.rdiff(), (f"layer '{layer.name}' ({layer.type}) backward: bottom blob "
-                                       f"'{net.bottom_names[layer.name][j]}' diff")
+        for j, b in enumerate(bottom):
+            if need[j]:
+                yield b.rdiff(), (f"layer '{layer.name}' ({layer.type}) backward: bottom blob "
+                                  f"'{net.bottom_names[layer.name][j]}' diff")
 
 
 # --- the run state file (.runstate.json) --------------------------------------------------------------
