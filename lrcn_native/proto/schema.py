@@ -85,7 +85,7 @@ SOLVER = {
     "regularization_type": S, "stepsize": I, "stepvalue": Rep(I), "clip_gradients": F, "snapshot": I,
     "snapshot_prefix": S, "snapshot_diff": B, "snapshot_format": E, "solver_mode": E, "device_id": I,
     "random_seed": L, "type": S, "delta": F, "momentum2": F, "rms_decay": F, "debug_info": B,
-    "snapshot_after_train": B, "solver_type": E, "layer_wise_reduce": B, "weights": S,
+    "snapshot_after_train": B, "solver_type": E, "layer_wise_reduce": B, "weights": Rep(S),
 }
 
 
