@@ -358,13 +358,14 @@ def _is_hdf5(path):
 
 @contextlib.contextmanager
 def _hdf5(path):
-    """Open an HDF5 file for reading; a damaged file (h5py's OSError) becomes a ValueError."""
+    """Open an HDF5 file for reading. Damage h5py finds on opening (OSError) or while reading groups and
+    datasets (RuntimeError, KeyError: found by tests/test_fuzz.py) becomes a ValueError naming the file."""
     try:
         with h5py.File(path, "r") as f:
             yield f
     except FileNotFoundError:
         raise
-    except OSError as e:
+    except (OSError, RuntimeError, KeyError) as e:
         raise ValueError(f"{os.fspath(path)}: unreadable HDF5 ({e})") from None
 
 
