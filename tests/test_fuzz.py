@@ -1,5 +1,5 @@
-"""Bounded fuzzing of every reader of untrusted input: prototxt (parse + schema), .caffemodel, .caffemodel.h5
-and .solverstate. Seeded mutations of real files (byte flips, cuts, duplicated and deleted spans, inserted
+"""Bounded fuzzing of every reader of untrusted input: prototxt (parse + schema), .caffemodel, .caffemodel.h5,
+.solverstate and COCO caption files. Seeded mutations of real files (byte flips, cuts, duplicated and deleted spans, inserted
 braces and numbers) run in child interpreters, a batch per child under a timeout, so a crash or a hang fails
 the test with the input that caused it, kept in tmp_path. Every input must be read or rejected with a
 ValueError (PrototxtError and friends) — never another exception, a crash or a hang."""
@@ -19,8 +19,11 @@ SEEDS = {
     "caffemodel": sorted(glob.glob(os.path.join(HERE, "golden", "*", "weights.caffemodel"))),
     "h5": sorted(glob.glob(os.path.join(HERE, "golden", "*", "weights.caffemodel.h5"))),
     "solverstate": sorted(glob.glob(os.path.join(HERE, "golden", "*", "weights.caffemodel")))[:4],  # wire format
+    "coco": [None],  # a COCO captions file written by the test (data/captions.py's readers)
 }
-CASES_PER_SEED = {"prototxt": 40, "caffemodel": 80, "h5": 30, "solverstate": 60}
+CASES_PER_SEED = {"prototxt": 40, "caffemodel": 80, "h5": 30, "solverstate": 60, "coco": 200}
+COCO = {"images": [{"id": i, "file_name": f"{i}.jpg"} for i in range(3)],
+        "annotations": [{"image_id": i % 3, "id": i, "caption": f"A red ball number {i} on the grass."} for i in range(6)]}
 TOKENS = [b"{", b"}", b":", b'"', b"-", b"99999999999999999999", b"nan", b"layer {", b"\x00", b"\xff", b"#", b"\n"]
 
 CHILD = r'''
@@ -28,6 +31,7 @@ import json, sys
 from lrcn_native.proto.text import parse
 from lrcn_native.proto.schema import validate_net
 from lrcn_native.proto.caffemodel import read_caffemodel, read_hdf5_weights, read_solverstate
+from lrcn_native.data.captions import read_coco
 def read(kind, path):
     if kind == "prototxt":
         validate_net(parse(open(path, "rb").read().decode("utf-8", "replace"), path))
@@ -35,6 +39,8 @@ def read(kind, path):
         read_caffemodel(path)
     elif kind == "h5":
         read_hdf5_weights(path)
+    elif kind == "coco":
+        [c for c in read_coco(path, "images").tokenized()]
     else:
         read_solverstate(path)
 for kind, path in json.load(open(sys.argv[1] if len(sys.argv) > 1 else CASES)):
@@ -74,9 +80,9 @@ def test_mutated_inputs_are_read_or_rejected_cleanly(kind, tmp_path):
     rng = np.random.default_rng(sum(map(ord, kind)))
     cases = []
     for s, seed in enumerate(SEEDS[kind]):
-        data = open(seed, "rb").read()
+        data = open(seed, "rb").read() if seed else json.dumps(COCO).encode()
         for k in range(CASES_PER_SEED[kind]):
-            path = tmp_path / f"{s}_{k}_{os.path.basename(seed)}"
+            path = tmp_path / f"{s}_{k}_{os.path.basename(seed or 'captions.json')}"
             path.write_bytes(mutate(data, rng))
             cases.append((kind, str(path)))
     assert len(cases) >= 40

@@ -494,6 +494,50 @@ def test_killed_writer_never_leaves_a_corrupt_snapshot(tmp_path):
         load_weights(model)  # complete, or absent
 
 
+TRAIN_SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+import lrcn_native as caffe
+from lrcn_native.proto.text import parse
+caffe.get_solver(parse({text!r}, "s.prototxt")).solve({resume!r})
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.6])
+def test_sigkill_while_snapshotting_every_iteration_then_resume_is_exact(tmp_path, delay):
+    """kill -9 a training run that snapshots every iteration, at three moments: every snapshot left is
+    loadable, resuming from the newest removes the run's stale temporaries and ends with the weights of a
+    run never killed."""
+    max_iter = 600
+    text = resume_solver_text(tmp_path, "k", max_iter=max_iter, snapshot=1, display=0, test_interval=1000)
+    full, _ = train_recording(resume_solver_text(tmp_path, "full", max_iter=max_iter, snapshot=0, display=0,
+                                                 test_interval=1000))
+    root = os.path.dirname(os.path.dirname(caffe.__file__))
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT.format(root=root, tests=TESTS, text=text, resume=None)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob("k_iter_*.solverstate")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    states = sorted(tmp_path.glob("k_iter_*.solverstate"), key=lambda p: int(re.search(r"_iter_(\d+)", p.name)[1]))
+    assert states, "the run was killed before its first snapshot"
+    for state in states:                                   # whole, or absent
+        load_weights(read_solverstate(state)["learned_net"])
+        _read_run_state(str(state).replace(".solverstate", ".runstate.json"))
+    last = int(re.search(r"_iter_(\d+)", states[-1].name)[1])
+    if last < max_iter:
+        rest, _ = train_recording(text, resume=str(states[-1]))
+        assert rest.iter == max_iter
+    else:                                                  # the child finished before the kill
+        rest = make_solver(text)
+        rest.restore(str(states[-1]))
+    assert not list(tmp_path.glob(".k_iter_*.tmp"))
+    for a, b in zip(full.net.learnable_params, rest.net.learnable_params):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
 def test_solve_removes_its_prefix_stale_snapshot_temporaries(tmp_path):
     """A kill -9 mid-snapshot leaves `.<prefix>_iter_N.*.tmp`; the next run with that prefix removes them,
     and only them."""
