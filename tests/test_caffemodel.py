@@ -474,3 +474,14 @@ def test_blobproto_round_trip_and_legacy_shape(tmp_path):
         pb.data.extend(arr.astype(float).flat)
         pb.diff.extend(diff.astype(float).flat)
         assert pb.SerializeToString() == blob
+
+
+def test_hdf5_dataset_larger_than_its_file_is_refused_before_allocating(tmp_path):
+    """A damaged (or never written) .caffemodel.h5 can declare any shape; 4 GB must not be allocated to
+    find that out (ASan's allocator aborted on such a fuzzed file)."""
+    path = tmp_path / "w.caffemodel.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data/fc/0", shape=(10 ** 9,), dtype="f4")   # storage allocated late: a small file
+    assert path.stat().st_size < 10 ** 6
+    with pytest.raises(ValueError, match=r"w.caffemodel.h5: /data/fc/0: a \(1000000000,\) dataset needs 4000000000 bytes"):
+        cm.read_hdf5_weights(path)

@@ -379,6 +379,10 @@ def _hdf5_blobs(group, where):
         ds = group[str(i)]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu":
             raise ValueError(f"{where}/{i}: not a numeric dataset")
+        if ds.compression is None and ds.size * ds.dtype.itemsize > os.path.getsize(group.file.filename):
+            # a damaged header can claim any shape: refuse before allocating it (found under ASan)
+            raise ValueError(f"{where}/{i}: a {ds.shape} dataset needs {ds.size * ds.dtype.itemsize} bytes, "
+                             "more than the whole file holds")
         out = _aligned_empty(ds.size).reshape(ds.shape)
         if ds.size:
             ds.read_direct(out)
