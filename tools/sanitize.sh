@@ -4,7 +4,9 @@
 # untouched). Usage: tools/sanitize.sh [pytest arguments, default: tests]
 # Python itself is not instrumented: libasan is preloaded, with the compiler's libstdc++ (without it, any C++
 # exception the extension throws ends in std::terminate, as a wheel's own libstdc++ is found first); leak
-# checking is off (the interpreter keeps its allocations at exit); any ASan or UBSan report fails the run.
+# checking is off (the interpreter keeps its allocations at exit); a failed malloc returns NULL as it does
+# without ASan (libhdf5 asks for what a corrupt header claims, then reports the failure: tests/test_fuzz.py);
+# any ASan or UBSan report fails the run.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=${SANITIZE_DIR:-$(mktemp -d /tmp/lrcn_sanitize.XXXXXX)}
@@ -18,6 +20,6 @@ cmake -S "$work" -B "$work/build" -G Ninja -DLRCN_CUDA=OFF -DCMAKE_BUILD_TYPE=Re
 cmake --build "$work/build"
 # The original LRCN files are found through LRCN_ORIGINAL (tests/util.py), as the copy is elsewhere
 export LRCN_ORIGINAL=${LRCN_ORIGINAL:-$(dirname "$src")/shared/lrcn_original}
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$work"
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" python -m pytest -q -p no:cacheprovider "${@:-tests}"
