@@ -31,6 +31,7 @@ from common import torch
 import lrcn_native as caffe  # noqa: E402
 from lrcn_native.backend import K  # noqa: E402
 from lrcn_native.tasks.captioning import Captioner  # noqa: E402
+from lrcn_native.tasks.captioning_demo import language_layers  # noqa: E402
 
 V, H, F, T, N = 8801, 1000, 1000, 20, 100
 MODELS = os.path.join(os.path.dirname(caffe.__file__), "models")
@@ -47,19 +48,11 @@ def best(fn, repeat):
 
 
 def train_net_text():
-    u = 'weight_filler { type: "uniform" min: -0.08 max: 0.08 }'
     return f'''name: "lrcn_language_part"
 layer {{ name: "data" type: "Input" top: "fc8" top: "cont_sentence" top: "input_sentence" top: "target_sentence"
   input_param {{ shape {{ dim: {N} dim: {F} }} shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }}
     shape {{ dim: {T} dim: {N} }} }} }}
-layer {{ name: "embedding" type: "Embed" bottom: "input_sentence" top: "embedded_input_sentence"
-  embed_param {{ bias_term: false input_dim: {V} num_output: {H} {u} }} }}
-layer {{ name: "lstm1" type: "LSTM" bottom: "embedded_input_sentence" bottom: "cont_sentence" top: "lstm1"
-  recurrent_param {{ num_output: {H} {u} }} }}
-layer {{ name: "lstm2" type: "LSTM" bottom: "lstm1" bottom: "cont_sentence" bottom: "fc8" top: "lstm2"
-  recurrent_param {{ num_output: {H} {u} }} }}
-layer {{ name: "predict" type: "InnerProduct" bottom: "lstm2" top: "predict"
-  inner_product_param {{ axis: 2 num_output: {V} {u} }} }}
+{language_layers(V, H, "fc8")}
 layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "predict" bottom: "target_sentence" top: "loss"
   loss_weight: 20 loss_param {{ ignore_label: -1 }} softmax_param {{ axis: 2 }} }}
 '''

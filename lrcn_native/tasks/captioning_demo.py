@@ -106,7 +106,9 @@ layer {{ name: "relu_{feature}" type: "ReLU" bottom: "{feature}" top: "{feature}
 '''
 
 
-def _language(vocab, hidden, image):
+def language_layers(vocab, hidden, image):
+    """The factored LRCN's language layers (embedding, lstm1, lstm2 with ``image`` as its static input,
+    predict), as prototxt text; shared with benchmarks/bench_captioning.py."""
     u = 'weight_filler { type: "uniform" min: -0.08 max: 0.08 }'
     return f'''
 layer {{ name: "embedding" type: "Embed" bottom: "input_sentence" top: "embedded_input_sentence"
@@ -126,7 +128,7 @@ def train_net_text(vocab, hidden, T, N):
             f'layer {{ name: "data" type: "Input" top: "data" top: "cont_sentence" top: "input_sentence" '
             f'top: "target_sentence" input_param {{ shape {{ dim: {N} dim: 3 dim: {SIZE} dim: {SIZE} }} '
             f'shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }} }} }}\n'
-            + _cnn("data", "feature") + _language(vocab, hidden, "feature") +
+            + _cnn("data", "feature") + language_layers(vocab, hidden, "feature") +
             'layer { name: "cross_entropy_loss" type: "SoftmaxWithLoss" bottom: "predict" bottom: "target_sentence" '
             'top: "cross_entropy_loss" loss_weight: 20 loss_param { ignore_label: -1 } softmax_param { axis: 2 } }\n')
 
@@ -142,7 +144,7 @@ def word_to_preds_text(vocab, hidden):
             'input: "cont_sentence" input_shape { dim: 1 dim: 1 }\n'
             'input: "input_sentence" input_shape { dim: 1 dim: 1 }\n'
             'input: "image_features" input_shape { dim: 1 dim: 128 }\n'
-            + _language(vocab, hidden, "image_features") +
+            + language_layers(vocab, hidden, "image_features") +
             'layer { name: "probs" type: "Softmax" bottom: "predict" top: "probs" softmax_param { axis: 2 } }\n')
 
 
