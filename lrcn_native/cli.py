@@ -372,6 +372,25 @@ def cmd_score(args):
     return 0
 
 
+def cmd_prepare_ucf101(args):
+    """UCF-101 videos -> frames, flow images and split lists in the released layout (resumable, parallel)."""
+    from lrcn_native.data import ucf101
+    shard = ucf101.parse_shard(args.shard) if args.shard else None
+    size = ucf101.parse_size(args.size) if args.size else None
+    s = ucf101.prepare(args.videos, args.out, fps=args.fps, size=size, flow=args.flow, quality=args.quality,
+                       jobs=args.jobs, shard=shard, splits=args.splits, seed=args.seed)
+    print(f"{s['videos']} videos{f' (shard {args.shard})' if shard else ''}: {s['prepared']} prepared, "
+          f"{s['skipped']} already complete, {len(s['failed'])} failed, in {s['seconds']:.1f} s -> {args.out}")
+    for name, missing in s["lists"].items():
+        print(f"{name}: {len(missing)} listed videos not prepared in {args.out}"
+              + (f" (first: {', '.join(missing[:5])})" if missing else ""))
+    if s["failed"]:
+        print("failed (skipped; rerun to retry):")
+        for video, reason in s["failed"].items():
+            print(f"  {video}: {reason}")
+    return 1 if s["failed"] else 0
+
+
 class _GlogFormatter(logging.Formatter):
     """glog's line prefix, as Caffe writes it: 'I0512 14:02:03.123456 4242 solver.py:228] message'."""
 
@@ -473,6 +492,22 @@ def main(argv=None):
     p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java and pip install 'lrcn_native[eval]')")
     p.add_argument("--json", help="write the scores here")
     p.set_defaults(func=cmd_score)
+    p = sub.add_parser("prepare-ucf101", help="videos -> frames, flow images and split lists (released layout)")
+    p.add_argument("videos", help="folder of videos (searched recursively; folders of frames also accepted)")
+    p.add_argument("out", help="output folder: frames/, flow_images/, ucf101_split<N>_{train,test}Videos.txt")
+    p.add_argument("--flow", default="tvl1", choices=("tvl1", "farneback", "lucas_kanade", "none"),
+                   help="flow method (tvl1, farneback: pip install 'lrcn_native[flow]'; lucas_kanade: numpy, "
+                        "sub-pixel motion only)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second to extract (default: every frame)")
+    p.add_argument("--size", default=None, help="resize frames to WIDTHxHEIGHT (default: keep; the released "
+                                                "extract_frames.sh defaults to 256x256)")
+    p.add_argument("--quality", type=int, default=75, help="JPEG quality of frames and flow images")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    p.add_argument("--shard", default=None, help="K/N: prepare only the K-th of N interleaved parts (1 <= K <= N)")
+    p.add_argument("--splits", default=None, help="folder with classInd.txt + trainlist0N.txt/testlist0N.txt "
+                                                  "(or released lists): write the lists into OUT")
+    p.add_argument("--seed", type=int, default=0, help="shuffle of the training lists made from official splits")
+    p.set_defaults(func=cmd_prepare_ucf101)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
