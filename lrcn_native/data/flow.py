@@ -36,7 +36,8 @@ def image_to_flow(img):
 
 def _box_sum(a, r):
     """Sum of a (H x W) over the (2r+1)^2 window around each pixel, edges padded by replication."""
-    p = np.pad(a, r + 1, mode="edge").cumsum(0).cumsum(1)
+    # Summed-area table of the padded array with a zero first row and column: (H + 2r + 1) x (W + 2r + 1).
+    p = np.pad(np.pad(a, r, mode="edge").cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     k = 2 * r + 1
     return p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]
 
@@ -64,7 +65,13 @@ def lucas_kanade(prev, nxt, radius=3, eps=1e-6):
     return np.stack([u, v], axis=2).astype(np.float32)
 
 
-def _cv2(method):
+def check_flow_method(method):
+    """Returns OpenCV when `method` needs it (None for lucas_kanade); a clear error for an unknown method or
+    a missing extra."""
+    if method not in FLOW_METHODS:
+        raise ValueError(f"unknown flow method '{method}': one of {', '.join(FLOW_METHODS)}")
+    if method == "lucas_kanade":
+        return None
     try:
         import cv2
     except ImportError:
@@ -79,21 +86,19 @@ def _cv2(method):
 def compute_flow(prev_grey, next_grey, method="tvl1"):
     """Dense optical flow prev -> next: H x W x 2 float32 (x, y displacement in pixels).
 
-    The frames are equal-sized grey images H x W with values in [0, 255] (uint8 or float; TV-L1's and
-    Farneback's parameters assume that range). method: "tvl1" (OpenCV's Dual TV-L1 with its defaults),
+    The frames are equal-sized grey images H x W with values in [0, 255] (uint8 or float; OpenCV's methods
+    round them to uint8). method: "tvl1" (OpenCV's Dual TV-L1 with its defaults),
     "farneback" (OpenCV; the parameters of OpenCV's own example: pyramid 0.5 x 3 levels, window 15,
     3 iterations, polynomial 5 / sigma 1.2) or "lucas_kanade" (numpy, sub-pixel motion only).
     """
-    if method not in FLOW_METHODS:
-        raise ValueError(f"unknown flow method '{method}': one of {', '.join(FLOW_METHODS)}")
+    cv2 = check_flow_method(method)
     prev_grey, next_grey = np.asarray(prev_grey), np.asarray(next_grey)
     if prev_grey.shape != next_grey.shape or prev_grey.ndim != 2:
         raise ValueError(f"frames must be equal H x W grey images, got {prev_grey.shape} and {next_grey.shape}")
-    if method == "lucas_kanade":
+    if cv2 is None:
         return lucas_kanade(prev_grey, next_grey)
-    cv2 = _cv2(method)
-    # OpenCV takes 8-bit or float32 single-channel images.
-    a, b = ((x if x.dtype == np.uint8 else x.astype(np.float32)) for x in (prev_grey, next_grey))
+    # OpenCV gets 8-bit frames (rounded, as its own RGB2GRAY gives): its TV-L1 reads float images as [0, 1].
+    a, b = (x if x.dtype == np.uint8 else np.clip(np.rint(x), 0, 255).astype(np.uint8) for x in (prev_grey, next_grey))
     if method == "tvl1":
         flow = cv2.optflow.DualTVL1OpticalFlow_create().calc(a, b, None)
     else:

@@ -22,8 +22,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from ..fileio import atomic_write_text
-from .flow import FLOW_METHODS, _cv2, flow_images
-from .video import IMAGE_EXTENSIONS, JPEG_QUALITY, VIDEO_EXTENSIONS, _av, frame_name, read_frames
+from .flow import check_flow_method, flow_images
+from .video import IMAGE_EXTENSIONS, JPEG_QUALITY, VIDEO_EXTENSIONS, frame_name, read_frames, require_av
 
 log = logging.getLogger("lrcn_native")
 
@@ -244,18 +244,16 @@ def prepare(videos, out, fps=None, size=None, flow="tvl1", quality=JPEG_QUALITY,
     be read is reported by name and skipped; nothing already prepared is touched. Returns a summary:
     {"videos", "prepared", "skipped", "failed": {video: reason}, "seconds", "lists": {file: missing videos}}.
     """
-    if flow not in FLOW_METHODS + ("none",):
-        raise ValueError(f"unknown flow method '{flow}': one of {', '.join(FLOW_METHODS)}, none")
+    if flow != "none":
+        check_flow_method(flow)                      # an unknown method or a missing extra fails now, once
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     items = list(find_videos(videos, exclude=out).items())
     if shard is not None:
         k, n = shard
         items = items[k - 1::n]
-    if flow in ("tvl1", "farneback"):
-        _cv2(flow)                                   # a missing extra fails now, not once per video
     if any(os.path.isfile(src) for _, src in items):
-        _av()
+        require_av()
     os.makedirs(out, exist_ok=True)
     options = {"fps": fps, "size": list(size) if size else None, "flow": flow, "quality": quality}
     _check_settings(out, options)

@@ -6,6 +6,7 @@ digits) that its data layer reads back as `<folder>/<video>.%04d.jpg`. Frames ar
 never from the container's header or index (those can be off with B-frames or broken indexes).
 A folder of frame images is accepted wherever a video file is.
 """
+import itertools
 import os
 import re
 
@@ -22,12 +23,29 @@ class VideoError(RuntimeError):
     """A video that cannot be read: missing, corrupt, empty or in an unknown format (the message names it)."""
 
 
-def _av():
+def require_av():
     try:
         import av
     except ImportError:
         raise RuntimeError("decoding video files needs PyAV: pip install 'lrcn_native[video]'") from None
     return av
+
+
+def write_video(path, frames, fps=25, codec="mpeg4"):
+    """Encodes RGB uint8 frames (H x W x 3, H and W even for yuv420p) as a video file; the container comes
+    from the extension (.avi, .mp4, …). For generated data and tests."""
+    av = require_av()
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    with av.open(os.fspath(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = first.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in itertools.chain([first], frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())
 
 
 def frame_name(video, k):
@@ -82,7 +100,7 @@ def _read_folder(folder, size):
 
 
 def _decode(path, fps, size):
-    av = _av()
+    av = require_av()
     try:
         container = av.open(os.fspath(path))
     except (av.FFmpegError, OSError) as e:
