@@ -18,7 +18,7 @@ def numbered_video(path, n=20, fps=25):
 
 def indices(frames):
     """The source frame index each decoded frame shows."""
-    return [int(round(float(f.mean()) / STEP)) for f in frames]
+    return [round(float(f.mean()) / STEP) for f in frames]
 
 
 @pytest.mark.parametrize("ext", ["avi", "mp4"])

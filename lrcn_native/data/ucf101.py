@@ -193,7 +193,8 @@ def find_videos(root, exclude=None):
             raise ValueError(f"two videos named {name!r}: {found[name]} and {source}")
         found[name] = source
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.abspath(os.path.join(folder, d)) != exclude)
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and os.path.abspath(os.path.join(folder, d)) != exclude)
         files = [f for f in files if not f.startswith(".")]
         if any(f.lower().endswith(IMAGE_EXTENSIONS) for f in files):
             add(os.path.basename(os.path.abspath(folder)), folder)
@@ -227,7 +228,8 @@ def _check_settings(out, settings):
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             old = json.load(f)
-        for key in ("fps", "size", "quality") + (("flow",) if old["flow"] != "none" and settings["flow"] != "none" else ()):
+        both_flow = old["flow"] != "none" and settings["flow"] != "none"
+        for key in ("fps", "size", "quality") + (("flow",) if both_flow else ()):
             if old[key] != settings[key]:
                 raise ValueError(f"{path}: {out} was prepared with {key} {old[key]}, this run asks for "
                                  f"{settings[key]}: keep the settings or use another output folder")

@@ -104,7 +104,7 @@ def _decode(path, fps, size):
     try:
         container = av.open(os.fspath(path))
     except (av.FFmpegError, OSError) as e:
-        raise VideoError(f"{path}: cannot open as a video ({getattr(e, 'strerror', None) or e})") from None
+        raise VideoError(f"{path}: cannot open as a video ({_reason(e)})") from None
     n = 0
     with container:
         if not container.streams.video:
@@ -121,9 +121,14 @@ def _decode(path, fps, size):
                 n += 1
                 yield rgb
         except av.FFmpegError as e:
-            raise VideoError(f"{path}: decoding failed after {n} frames ({getattr(e, 'strerror', None) or e})") from None
+            raise VideoError(f"{path}: decoding failed after {n} frames ({_reason(e)})") from None
     if n == 0:
         raise VideoError(f"{path}: no frame could be decoded (empty or corrupt video)")
+
+
+def _reason(error):
+    """FFmpeg's message without the file name PyAV appends (the caller names the file)."""
+    return getattr(error, "strerror", None) or error
 
 
 def _at_rate(path, frames, fps, rate):
