@@ -76,3 +76,15 @@ def test_unreadable_videos_name_the_file(tmp_path):
         list(read_frames(tmp_path / "bad"))
     with pytest.raises(ValueError, match="no frames"):
         write_video(tmp_path / "none.avi", [])
+
+
+def test_truncated_avi_keeps_what_decodes_with_a_warning(tmp_path, caplog):
+    # AVI declares its frame count up front and interleaves its data: a cut file decodes in part, as the
+    # ffmpeg CLI also extracts it; the shortfall against the header is logged.
+    good = numbered_video(tmp_path / "good.avi")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(good.read_bytes()[:len(good.read_bytes()) * 9 // 10])  # its last frames and index cut
+    n = count_frames(cut)
+    # The last, cut packet decodes with the decoder's error concealment: frames before it are exact.
+    assert 0 < n < 20 and indices(read_frames(cut))[:n - 1] == list(range(n - 1))
+    assert f"cut.avi: decoded {n} frames but its header declares 20" in caplog.text

@@ -7,10 +7,13 @@ never from the container's header or index (those can be off with B-frames or br
 A folder of frame images is accepted wherever a video file is.
 """
 import itertools
+import logging
 import os
 import re
 
 import numpy as np
+
+log = logging.getLogger("lrcn_native")
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm")
@@ -124,6 +127,8 @@ def _decode(path, fps, size):
             raise VideoError(f"{path}: decoding failed after {n} frames ({_reason(e)})") from None
     if n == 0:
         raise VideoError(f"{path}: no frame could be decoded (empty or corrupt video)")
+    if fps is None and n < (stream.frames or 0):  # kept, as the ffmpeg CLI keeps what it can decode
+        log.warning("%s: decoded %d frames but its header declares %d: truncated or corrupt?", path, n, stream.frames)
 
 
 def _reason(error):
