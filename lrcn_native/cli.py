@@ -382,7 +382,7 @@ def cmd_prepare_ucf101(args):
     print(f"{s['videos']} videos{f' (shard {args.shard})' if shard else ''}: {s['prepared']} prepared, "
           f"{s['skipped']} already complete, {len(s['failed'])} failed, in {s['seconds']:.1f} s -> {args.out}")
     for name, missing in s["lists"].items():
-        print(f"{name}: {len(missing)} listed videos not prepared in {args.out}"
+        print(f"{name}: {len(missing)} listed videos not prepared in {args.out}{' (all shards)' if shard else ''}"
               + (f" (first: {', '.join(missing[:5])})" if missing else ""))
     if s["failed"]:
         print("failed (skipped; rerun to retry):")

@@ -150,11 +150,16 @@ def prepare_video(video, source, out, fps=None, size=None, flow="tvl1", quality=
     under out; each stage is skipped when its folder is already complete. The flow comes from the written
     JPEG frames, as released. Returns which stages this call did: {"frames": bool, "flow": bool}."""
     frames_dir = os.path.join(out, "frames", video)
-    did = {"frames": _build_folder(frames_dir, lambda tmp: _save_jpegs(
-        tmp, ((frame_name(video, k), f) for k, f in enumerate(read_frames(source, fps, size), 1)), quality))}
-    did["flow"] = flow != "none" and _build_folder(os.path.join(out, "flow_images", video), lambda tmp: _save_jpegs(
-        tmp, ((flow_image_name(video, k), img) for k, img in enumerate(flow_images(read_frames(frames_dir), flow), 2)),
-        quality))
+
+    def write_frames(tmp):
+        frames = enumerate(read_frames(source, fps, size), 1)
+        _save_jpegs(tmp, ((frame_name(video, k), frame) for k, frame in frames), quality)
+
+    def write_flow(tmp):  # image k is the flow from frame k - 1 to frame k
+        images = enumerate(flow_images(read_frames(frames_dir), flow), 2)
+        _save_jpegs(tmp, ((flow_image_name(video, k), image) for k, image in images), quality)
+    did = {"frames": _build_folder(frames_dir, write_frames)}
+    did["flow"] = flow != "none" and _build_folder(os.path.join(out, "flow_images", video), write_flow)
     return did
 
 
