@@ -192,8 +192,8 @@ import sys, time
 sys.path.insert(0, {root!r})
 from lrcn_native.data import ucf101
 save = ucf101._save_jpegs
-def slow(folder, named, quality):   # 30 ms per image: the kill lands inside a video
-    save(folder, ((n, time.sleep(0.03) or im) for n, im in named), quality)
+def slow(folder, named, quality):   # 50 ms per image: the kill lands inside a video
+    save(folder, ((n, time.sleep(0.05) or im) for n, im in named), quality)
 ucf101._save_jpegs = slow
 ucf101.prepare({videos!r}, {out!r}, flow="lucas_kanade", progress=False)
 """
