@@ -133,7 +133,9 @@ class _DataLayer(Layer):
         return np.random.default_rng(int(mode.rng().integers(2 ** 63))).bit_generator.state
 
 
-def _read_list(layer, source, parse):
+def _read_list(layer, source, parse, with_lines=False):
+    """The parsed non-blank lines of list file ``source`` (with their 1-based line numbers when
+    ``with_lines``); a line ``parse`` rejects with ValueError is an error naming the file and line."""
     try:
         with open(source) as f:
             lines = f.read().splitlines()
@@ -143,7 +145,7 @@ def _read_list(layer, source, parse):
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                entries.append(parse(line))
+                entries.append((i, parse(line)) if with_lines else parse(line))
             except ValueError as e:
                 raise layer.error(f"{source}:{i}: {e}: {line!r}") from None
     if not entries:
