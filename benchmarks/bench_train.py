@@ -1,5 +1,6 @@
 """Training throughput of the LRCN activity net (LRCN-fc6: the hybrid CaffeNet conv1..fc6 on every frame,
-LSTM 256 over 16 frames per clip, a 101-way classifier per frame; lrcn_native/models/lrcn_activity_fc6.prototxt)
+LSTM 256 over 16 frames per clip, a 101-way classifier per frame; lrcn_native/models/lrcn_activity.prototxt, its
+'input' stage)
 with our SGDSolver (the paper's solver: lr 0.001 step, momentum 0.9, weight decay 0.005, clip 5), beside the
 same model trained by PyTorch (SGD with momentum and weight decay, global-norm clipping at 5) in the same run.
 
@@ -25,7 +26,7 @@ import lrcn_native as caffe
 from lrcn_native.backend import K
 from lrcn_native.proto.text import parse
 
-MODEL = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
+MODEL = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity.prototxt")
 T = 16  # frames per clip
 # Multiply-adds per frame of the layers that dominate: (name, output channels, input channels per group ×
 # kernel area, output pixels).
@@ -33,7 +34,7 @@ MACS = [("conv1", 96, 3 * 49, 111 * 111), ("conv2", 384, 48 * 25, 26 * 26), ("co
         ("conv4", 512, 256 * 9, 13 * 13), ("conv5", 384, 256 * 9, 13 * 13), ("fc6", 4096, 384 * 36, 1)]
 FLOP_PER_FRAME = 6 * sum(o * k * p for _, o, k, p in MACS)
 SOLVER = ('base_lr: 0.001 lr_policy: "step" gamma: 0.1 stepsize: 10000 momentum: 0.9 weight_decay: 0.005 '
-          'clip_gradients: 5 random_seed: 1701')
+          'clip_gradients: 5 random_seed: 1701 train_state { stage: "input" }')
 
 
 def batch(clips, seed=0):
