@@ -168,3 +168,22 @@ def test_lrcn_train_fine_tunes_from_v1_weights_and_v2_loads(in_layout, tmp_path)
     write_caffemodel(str(tmp_path / "imagenet_v2.caffemodel"), "ImageNet", layers)
     deploy = caffe.Net(LRCN, TEST, stages=["deploy"], weights=str(tmp_path / "imagenet_v2.caffemodel"))
     np.testing.assert_array_equal(deploy.params["conv2"][0].data, layers[1][2][0].astype(np.float32))
+
+
+def test_train_activity_script_runs_the_released_two_stages(tmp_path, monkeypatch):
+    """python/train_activity.py: single frame from ImageNet weights, then LRCN from its last snapshot, in
+    --data (the calls to `lrcn train` are recorded, not run)."""
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(MODELS), os.pardir, "python"))
+    import train_activity
+    calls = []
+    monkeypatch.setattr(train_activity, "main", lambda argv: calls.append((os.getcwd(), argv)) or 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ucf101").mkdir()
+    assert train_activity.run(["--weights", "w.caffemodel", "--data", "ucf101", "--input", "flow", "--model", "fc7",
+                               "--gpu", "0"]) == 0
+    assert [c[0] for c in calls] == [str(tmp_path / "ucf101")] * 2
+    (_, first), (_, second) = calls
+    assert first[:2] == ["train", "--solver"] and first[2].endswith("lrcn_activity_single_frame_flow_solver.prototxt")
+    assert first[3:] == ["--weights", str(tmp_path / "w.caffemodel"), "--gpu", "0"]
+    assert second[2].endswith("lrcn_activity_fc7_flow_solver.prototxt") and os.path.exists(second[2])
+    assert second[3:5] == ["--weights", "lrcn_activity_single_frame_flow_iter_50000.caffemodel"]
