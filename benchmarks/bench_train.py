@@ -84,15 +84,15 @@ def ours(clips, iters, gpu):
     return runs, float(solver.loss)
 
 
-def pytorch(clips, iters, gpu):
-    import torch
+def torch_lrcn():
+    """LRCN-fc6 in PyTorch, the same layers as lrcn_activity.prototxt (Caffe's ceil-mode pooling); input
+    (T·N, 3, 227, 227) time-major, output (T, N, 101); each clip starts from a zero LSTM state."""
     from torch import nn
-    device = "cuda" if gpu else "cpu"
+    pool = dict(kernel_size=3, stride=2, ceil_mode=True)  # Caffe rounds pooling up
 
     class LRCN(nn.Module):
         def __init__(self):
             super().__init__()
-            pool = dict(kernel_size=3, stride=2, ceil_mode=True)  # Caffe rounds pooling up
             self.cnn = nn.Sequential(
                 nn.Conv2d(3, 96, 7, 2), nn.ReLU(), nn.MaxPool2d(**pool), nn.LocalResponseNorm(5, 1e-4, 0.75),
                 nn.Conv2d(96, 384, 5, 2, groups=2), nn.ReLU(), nn.MaxPool2d(**pool),
@@ -103,12 +103,18 @@ def pytorch(clips, iters, gpu):
             self.lstm = nn.LSTM(4096, 256)
             self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(256, 101))
 
-        def forward(self, x):  # x: (T·N, 3, 227, 227), time-major; each clip starts from a zero state
+        def forward(self, x):
             h, _ = self.lstm(self.cnn(x).view(T, -1, 4096))
             return self.head(h)
+    return LRCN()
 
+
+def pytorch(clips, iters, gpu):
+    import torch
+    from torch import nn
+    device = "cuda" if gpu else "cpu"
     torch.manual_seed(1701)
-    model = LRCN().to(device)
+    model = torch_lrcn().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=0.005)
     data, label, _ = batch(clips)
     x, y = torch.from_numpy(data).to(device), torch.from_numpy(label).long().to(device)
