@@ -42,7 +42,8 @@ frame whatever ``frames`` is.
 
 The activity fork's original prototxts name the Python layer (module ``sequence_input_layer``, classes
 videoReadTrain_RGB, videoReadTest_RGB, videoReadTrain_flow, videoReadTest_flow); Net builds those as this
-layer with the released settings (``released``), read relative to the working directory as released:
+layer (never importing a module of that name) with the released settings (``released``), read relative to
+the working directory as released:
 ``frames/`` or ``flow_images/``, ``ucf101_split1_{train,test}Videos.txt``, 24 clips at TRAIN and 3 at TEST.
 python_param.param_str overrides any of them with sequence_data_param fields in prototxt syntax, e.g.
 ``param_str: "source: 'lists/train.txt' root_folder: '/data/ucf101/frames/'"``.
