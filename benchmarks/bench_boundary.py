@@ -1,6 +1,6 @@
 """The cost of crossing into the native kernels, where the arithmetic is small.
 
-  calls:    native calls per forward+backward of LRCN-fc6 (lrcn_native/models/lrcn_activity_fc6.prototxt,
+  calls:    native calls per forward+backward of LRCN-fc6 (lrcn_native/models/lrcn_activity.prototxt 'input',
             one clip of T=16 frames at 67×67 so that it runs in a second: the calls do not depend on the
             image size), counted by wrapping every function of the module; and per forward of the
             captioning net at T=1, batch 1 (lrcn_original/coco_caption/lrcn_word_to_preds.deploy.prototxt,
@@ -29,7 +29,7 @@ import lrcn_native as caffe
 from lrcn_native.backend import K
 
 ORIGINAL = common.ORIGINAL
-FC6 = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
+FC6 = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity.prototxt")
 CAPTION = os.path.join(ORIGINAL, "coco_caption", "lrcn_word_to_preds.deploy.prototxt")
 
 
@@ -105,7 +105,7 @@ def fc6_net(path):
     with open(tmp, "w") as f:
         f.write(text)
     try:
-        net = caffe.Net(tmp, caffe.TRAIN)
+        net = caffe.Net(tmp, caffe.TRAIN, stages=["input"])
     finally:
         os.remove(tmp)
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """Training throughput of the LRCN activity net (LRCN-fc6: the hybrid CaffeNet conv1..fc6 on every frame,
-LSTM 256 over 16 frames per clip, a 101-way classifier per frame; lrcn_native/models/lrcn_activity_fc6.prototxt)
+LSTM 256 over 16 frames per clip, a 101-way classifier per frame; lrcn_native/models/lrcn_activity.prototxt, its
+'input' stage)
 with our SGDSolver (the paper's solver: lr 0.001 step, momentum 0.9, weight decay 0.005, clip 5), beside the
 same model trained by PyTorch (SGD with momentum and weight decay, global-norm clipping at 5) in the same run.
 
@@ -25,7 +26,7 @@ import lrcn_native as caffe
 from lrcn_native.backend import K
 from lrcn_native.proto.text import parse
 
-MODEL = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity_fc6.prototxt")
+MODEL = os.path.join(common.ROOT, "lrcn_native", "models", "lrcn_activity.prototxt")
 T = 16  # frames per clip
 # Multiply-adds per frame of the layers that dominate: (name, output channels, input channels per group ×
 # kernel area, output pixels).
@@ -33,7 +34,7 @@ MACS = [("conv1", 96, 3 * 49, 111 * 111), ("conv2", 384, 48 * 25, 26 * 26), ("co
         ("conv4", 512, 256 * 9, 13 * 13), ("conv5", 384, 256 * 9, 13 * 13), ("fc6", 4096, 384 * 36, 1)]
 FLOP_PER_FRAME = 6 * sum(o * k * p for _, o, k, p in MACS)
 SOLVER = ('base_lr: 0.001 lr_policy: "step" gamma: 0.1 stepsize: 10000 momentum: 0.9 weight_decay: 0.005 '
-          'clip_gradients: 5 random_seed: 1701')
+          'clip_gradients: 5 random_seed: 1701 train_state { stage: "input" }')
 
 
 def batch(clips, seed=0):
@@ -83,15 +84,15 @@ def ours(clips, iters, gpu):
     return runs, float(solver.loss)
 
 
-def pytorch(clips, iters, gpu):
-    import torch
+def torch_lrcn():
+    """LRCN-fc6 in PyTorch, the same layers as lrcn_activity.prototxt (Caffe's ceil-mode pooling); input
+    (T·N, 3, 227, 227) time-major, output (T, N, 101); each clip starts from a zero LSTM state."""
     from torch import nn
-    device = "cuda" if gpu else "cpu"
+    pool = dict(kernel_size=3, stride=2, ceil_mode=True)  # Caffe rounds pooling up
 
     class LRCN(nn.Module):
         def __init__(self):
             super().__init__()
-            pool = dict(kernel_size=3, stride=2, ceil_mode=True)  # Caffe rounds pooling up
             self.cnn = nn.Sequential(
                 nn.Conv2d(3, 96, 7, 2), nn.ReLU(), nn.MaxPool2d(**pool), nn.LocalResponseNorm(5, 1e-4, 0.75),
                 nn.Conv2d(96, 384, 5, 2, groups=2), nn.ReLU(), nn.MaxPool2d(**pool),
@@ -102,12 +103,18 @@ def pytorch(clips, iters, gpu):
             self.lstm = nn.LSTM(4096, 256)
             self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(256, 101))
 
-        def forward(self, x):  # x: (T·N, 3, 227, 227), time-major; each clip starts from a zero state
+        def forward(self, x):
             h, _ = self.lstm(self.cnn(x).view(T, -1, 4096))
             return self.head(h)
+    return LRCN()
 
+
+def pytorch(clips, iters, gpu):
+    import torch
+    from torch import nn
+    device = "cuda" if gpu else "cpu"
     torch.manual_seed(1701)
-    model = LRCN().to(device)
+    model = torch_lrcn().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=0.005)
     data, label, _ = batch(clips)
     x, y = torch.from_numpy(data).to(device), torch.from_numpy(label).long().to(device)

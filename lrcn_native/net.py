@@ -17,6 +17,7 @@ from . import layers as _layers  # noqa: F401  (registers every layer type)
 from .backend import K
 from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
+from .layers import sequence_data
 from .proto.text import Message, parse, parse_file
 
 
@@ -178,6 +179,8 @@ def _make_layer(lp, phase):
 def _python_layer(lp, phase):
     pp = lp.msg("python_param")
     module_name, class_name = pp.str("module"), pp.str("layer")
+    if module_name == sequence_data.RELEASED_MODULE and class_name in sequence_data.RELEASED:
+        return sequence_data.released(lp, phase)  # the activity fork's data layer, built in
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

@@ -171,6 +171,28 @@ def test_image_data_resize_and_mirror_at_train(tmp_path):
     assert seen_plain and seen_mirrored
 
 
+@pytest.mark.parametrize("flow", [False, True])
+def test_image_data_mirror_of_a_flow_image_negates_x(tmp_path, flow):
+    """The activity fork's transform_param flow: a mirrored image's x channel (R, BGR channel 2) is 255 − x,
+    before the mean; y and |f| are only mirrored. Without flow, a mirror is only a mirror."""
+    listing, arrays = _images(tmp_path, n=2)
+    caffe.set_random_seed(3)
+    net = _image_net(tmp_path, listing, transform=f"mirror: true mean_value: 128 flow: {str(flow).lower()}")
+    seen = set()
+    for _ in range(4):
+        out = net.forward()["data"]
+        for i in range(2):
+            bgr = arrays[i][:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+            mirrored = not np.array_equal(out[i], bgr - 128)
+            if mirrored:
+                bgr = bgr[:, :, ::-1].copy()
+                if flow:
+                    bgr[2] = 255 - bgr[2]
+            np.testing.assert_array_equal(out[i], bgr - 128)
+            seen.add(mirrored)
+    assert seen == {False, True}
+
+
 def test_image_data_errors(tmp_path):
     listing, _ = _images(tmp_path, n=2)
     bad = tmp_path / "bad.txt"

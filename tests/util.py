@@ -165,3 +165,25 @@ def run_python(code, timeout):
     import sys
     first = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(caffe.__file__))!r})\n"
     return subprocess.run([sys.executable, "-c", first + code], capture_output=True, text=True, timeout=timeout)
+
+
+def write_videos(root, counts, size=(240, 320), flow=False, label=lambda i: i):
+    """Frames in the released layout for videos v0, v1, ... with ``counts[i]`` frames each, and the video list
+    `<Class>/<video> <label>` beside them (returned). RGB frames are ``<root>/v<i>/v<i>.%04d.jpg`` numbered
+    from 1; with ``flow``, the released flow script's ``flow_image_v<i>.%04d.jpg`` numbered from 2. Frame k of
+    video i is a flat JPEG of colour (R, G, B) = (40 + 20·i, 8·k, 100): G tells which frame was read
+    (to ±1 grey level, JPEG's rounding of a flat colour)."""
+    from PIL import Image
+    root = pathlib.Path(root)
+    lines = []
+    for i, n in enumerate(counts):
+        video = root / f"v{i}"
+        video.mkdir(parents=True)
+        for k in range(2, n + 2) if flow else range(1, n + 1):
+            frame = np.empty(size + (3,), np.uint8)
+            frame[...] = (40 + 20 * i, 8 * k, 100)
+            Image.fromarray(frame).save(video / f"{'flow_image_' if flow else ''}v{i}.{k:04d}.jpg", quality=95)
+        lines.append(f"Class{i}/v{i} {label(i)}")
+    listing = root.parent / f"{root.name}_list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing

@@ -133,7 +133,9 @@ class _DataLayer(Layer):
         return np.random.default_rng(int(mode.rng().integers(2 ** 63))).bit_generator.state
 
 
-def _read_list(layer, source, parse):
+def _read_list(layer, source, parse, with_lines=False):
+    """The parsed non-blank lines of list file ``source`` (with their 1-based line numbers when
+    ``with_lines``); a line ``parse`` rejects with ValueError is an error naming the file and line."""
     try:
         with open(source) as f:
             lines = f.read().splitlines()
@@ -143,7 +145,7 @@ def _read_list(layer, source, parse):
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                entries.append(parse(line))
+                entries.append((i, parse(line)) if with_lines else parse(line))
             except ValueError as e:
                 raise layer.error(f"{source}:{i}: {e}: {line!r}") from None
     if not entries:
@@ -261,13 +263,16 @@ def _resize_bilinear(img, height, width):
 class Transformer:
     """Caffe's DataTransformer for one uint8 H×W×C (BGR) image: crop (random at TRAIN, centre at TEST),
     mirror with probability ½ when ``mirror`` (in both phases, as Caffe), subtract mean_value(s) or the
-    mean_file's image, multiply by scale. Output C×h×w float32."""
+    mean_file's image, multiply by scale. Output C×h×w float32. The activity fork's ``flow: true`` (its
+    single-frame flow net): a mirrored flow image's x channel (channel 2, R of [x, y, |f|] read as BGR)
+    becomes 255 − x before the mean, since mirroring reverses horizontal motion."""
 
     def __init__(self, layer, param, phase):
         self.layer = layer
         self.crop = param.int("crop_size", 0)
         self.scale = param.float("scale", 1.0)
         self.mirror = param.bool("mirror", False)
+        self.flow = param.bool("flow", False)
         self.phase = phase
         self.mean_values = np.array(param.floats("mean_value"), np.float32)
         self.mean = None
@@ -291,15 +296,18 @@ class Transformer:
                 y, x = (h - self.crop) // 2, (w - self.crop) // 2
         else:
             y, x = 0, 0
+        flip = self.mirror and rng.integers(2)
         ch, cw = (self.crop, self.crop) if self.crop else (h, w)
         out = img[y:y + ch, x:x + cw].astype(np.float32).transpose(2, 0, 1)
+        if flip and self.flow and c == 3:
+            out[2] = 255 - out[2]
         if self.mean is not None:
             if self.mean.shape != (c, h, w):
                 raise self.layer.error(f"mean_file is {self.mean.shape}, images are {(c, h, w)}")
             out = out - self.mean[:, y:y + ch, x:x + cw]
         elif len(self.mean_values):
             out = out - self.mean_values.reshape(-1, 1, 1)
-        if self.mirror and rng.integers(2):
+        if flip:
             out = out[:, :, ::-1]
         return np.ascontiguousarray(out * self.scale if self.scale != 1 else out)
 
