@@ -19,6 +19,7 @@ from lrcn_native.cli import main
 from lrcn_native.data import ucf101
 from lrcn_native.data.flow import image_to_flow
 from lrcn_native.data.video import write_video
+from lrcn_native.proto.text import parse
 from util import ORIGINAL, needs_original
 
 # ---- split lists -------------------------------------------------------------------------------------------
@@ -252,3 +253,32 @@ def test_folders_of_frames_are_videos_too(dataset, tmp_path):
     with pytest.raises(ValueError, match="two videos named 'v_Archery_g01_c01'"):
         (tmp_path / "frames_in" / f"{GOOD[0]}.avi").write_bytes(b"")
         ucf101.find_videos(tmp_path / "frames_in")
+
+
+@needs_av
+@pytest.mark.parametrize("flow", [False, True])
+def test_the_released_data_layer_reads_what_was_prepared(dataset, monkeypatch, flow):
+    """The released train_test nets' Python layer (videoReadTrain_RGB / _flow, as SequenceData) reads the
+    prepared folder as released: its relative paths from the working directory, the list's videos in order.
+    Frames here are 32×48, so the sizes come from param_str; mirroring off so the flow's sign is kept."""
+    _, _, reference, _ = dataset
+    monkeypatch.chdir(reference)
+    kind = "flow" if flow else "RGB"
+    net = lrcn_native.Net(parse(
+        f'layer {{ name: "data" type: "Python" top: "data" top: "label" top: "clip_markers" python_param {{ '
+        f'module: "sequence_input_layer" layer: "videoReadTrain_{kind}" param_str: "frames: 8 buffer_size: 4 '
+        f'new_height: {SHAPE[0]} new_width: {SHAPE[1]} crop_size: 24 mirror: false" }} }}', "released.prototxt"),
+        lrcn_native.TRAIN)
+    net.forward()
+    data, label = net.blobs["data"].data.reshape(8, 4, 3, 24, 24), net.blobs["label"].data.reshape(8, 4)
+    listed = ucf101.read_video_list(reference / "ucf101_split1_trainVideos.txt")
+    np.testing.assert_array_equal(label, np.tile([lbl for _, _, lbl in listed], (8, 1)))
+    np.testing.assert_array_equal(net.blobs["clip_markers"].data.reshape(8, 4)[0], 0)
+    if flow:
+        # BGR minus 128: R is x·16, G is y·16 (the recipe); the median recovers the motion within a step.
+        np.testing.assert_allclose([np.median(data[:, :, 2]) / 16, np.median(data[:, :, 1]) / 16], MOTION,
+                                   atol=1 / 16)
+    else:
+        # the texture's grey level moved through the released RGB mean (B 103.939 … R 128.68): channels differ
+        # by exactly the mean's differences
+        np.testing.assert_allclose(data[:, :, 0] - data[:, :, 2], 128.68 - 103.939, atol=1e-3)
