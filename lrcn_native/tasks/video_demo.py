@@ -97,7 +97,7 @@ def demo(out_dir, quick=False, seed=0):
     shaped BLEU-4 table; writes video_results.json under ``out_dir`` and returns the results."""
     t0 = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    n_train, n_test, iters = (1000, 200, 2500) if quick else (3000, 500, 8000)
+    n_train, n_test, iters = (1500, 200, 1500) if quick else (4000, 500, 6000)
     T, N, hidden = 12, 50, 64
     train_set, _ = kitchen_set(n_train, seed)
     test_set, test_truth = kitchen_set(n_test, seed + 1)
@@ -117,7 +117,7 @@ def demo(out_dir, quick=False, seed=0):
                           "vocabulary": V_size, "labels": train_set.dim, "seed": seed, "quick": quick,
                           "crf_map_slot_accuracy": float(map_right)}, "final_loss": {}}
     for arch in V.ARCHS:
-        solver, losses = V.train(arch, train_set, word_ids, V_size, out_dir, hidden, T, N, iters, seed)
+        solver, losses = V.train(arch, train_set, word_ids, V_size, out_dir, hidden, T, N, iters, seed, base_lr=0.01)
         results["final_loss"][arch] = float(np.mean(losses[-50:]))
         cap = V.captioner(arch, solver.net, V_size, train_set.dim, hidden, out_dir)
         hyps[arch] = V.describe(cap, arch, test_set, vocab, max_length=T * 2)
