@@ -291,3 +291,108 @@ def test_quick_demo_orders_the_approaches(tmp_path, capsys):
     assert "(c) LSTM decoder" in out and "CRF prob" in out and "Template" in out
     assert json.load(open(tmp_path / "video_results.json"))["scores"] == r["scores"]
     assert math.isfinite(r["final_loss"]["encdec"])
+
+
+# --- the released S2VT and mean-pool nets (lrcn_original/s2vt, youtube) ------------------------------------
+# Vocabulary and widths shrunk (46168 / 12594 words → 50, 1000 / 500 units → 32 / 16) so a few training
+# iterations take a second; layers, wiring, steps and streams are the released ones.
+SHRUNK = [("46168", "50"), ("12594", "50"), ("num_output: 1000", "num_output: 32"), ("num_output: 500", "num_output: 16"),
+          ("dim: 500", "dim: 16")]
+
+
+def released(name, tmp_path, files=None):
+    from test_lrcn_original import ORIG, net_text, with_files
+    text = net_text(ORIG / name)
+    for old, new in SHRUNK:
+        text = text.replace(old, new)
+    if files is not None:
+        text = with_files(text, files, name)
+    path = tmp_path / name.replace("/", "_")
+    path.write_text(text)
+    return str(path)
+
+
+def train_released(net_path, tmp_path, iters=12):
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text(f'net: "{net_path}"\ntrain_state {{ stage: "factored" stage: "2-layer" }}\nbase_lr: 0.1\n'
+                      'lr_policy: "fixed"\nmomentum: 0.9\nclip_gradients: 10\nmax_iter: 100\ndisplay: 0\n'
+                      'random_seed: 1701\n')
+    s = caffe.get_solver(str(solver))
+    losses = []
+    for _ in range(iters):
+        s.step(1)
+        losses.append(float(s.loss))
+    return s, losses
+
+
+def teacher_forced_log_p(net, first, words, stream):
+    """Σ log p(word) of ``words`` from the training net's predict at steps first, first + 1, …"""
+    z = net.blobs["predict"].data[:, stream].astype(np.float64)
+    logsm = z - z.max(1, keepdims=True)
+    logsm -= np.log(np.exp(logsm).sum(1, keepdims=True))
+    return sum(logsm[first + t, int(w)] for t, w in enumerate(words))
+
+
+@pytest.fixture(scope="module")
+def released_files(tmp_path_factory):
+    from test_lrcn_original import ORIG, DataFiles
+    if not ORIG.is_dir():
+        pytest.skip("the original LRCN files are not there (see tests/util.py)")
+    return DataFiles(tmp_path_factory.mktemp("video_released"))
+
+
+def test_s2vt_trains_and_decodes_through_the_captioner(released_files, tmp_path):
+    """s2vt.prototxt (factored, 2-layer) trains a few iterations on 32 streams of 80 steps (40 frames, then
+    the sentence); its weights in s2vt.words_to_preds.deploy.prototxt decode with the Captioner's encoder
+    stage: frames one a step with the stage indicator 0 and word 0, then words with zero frames (the padding
+    gate) and stage 1, state carried. The Captioner's log p of stream 0's sentence is the training net's."""
+    from lrcn_native.tasks.captioning import Captioner
+    solver, losses = train_released(released("s2vt/s2vt.prototxt", tmp_path, released_files), tmp_path)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])         # the same batch again and again: memorised
+    net = solver.net
+    net.forward()      # the next batch (the file holds one block: the same sequences) with the final weights
+    stage, cont = net.blobs["stage_indicator"].data[:, 0], net.blobs["cont_sentence"].data[:, 0]
+    f = int(np.argmax(stage))                                  # frames are steps 0 … f − 1
+    assert f == 40 and cont[0] == 0 and (cont[1:f + 1] == 1).all()
+    assert not net.blobs["frame_fc7"].data[f:, 0].any()        # no frame features on word steps
+    target = net.blobs["target_sentence"].data[:, 0]
+    words = [int(w) for w in target[f:] if w > 0][:int(np.argmin(target[f:] != 0))]
+    deploy = caffe.Net(released("s2vt/s2vt.words_to_preds.deploy.prototxt", tmp_path), caffe.TEST)
+    for name, blobs in deploy.params.items():
+        for a, b in zip(net.params[name], blobs):
+            b.data[...] = a.data
+    cap = Captioner(deploy, static=None, sequence=["frames_fc7"], encode_fill={"input_sentence": 0, "stage_indicator": 0},
+                    decode_fill={"frames_fc7": 0, "stage_indicator": 1})
+    frames = {"frames_fc7": net.blobs["frame_fc7"].data[None, :f, 0]}      # 1 video × 40 steps × 4096
+    logp = cap.log_probs(frames, [words])[0, 0]
+    # float32 through N = 32 vs N = 1 GEMMs: ~1e-5 per step, 1e-3 over the sentence
+    assert abs(logp - teacher_forced_log_p(net, f, words, 0)) < 1e-3
+    greedy = cap.sample(frames, max_length=20)[0]
+    assert len(greedy) >= 1 and all(0 <= w < 50 for w in greedy)
+
+
+def test_poolmean_trains_and_decodes_through_the_captioner(released_files, tmp_path):
+    """poolmean.prototxt (factored: the video's mean fc7 as lstm2's static input) trains a few iterations on
+    100 streams; the captioning word-to-preds deploy layout over mean_fc7 decodes with its weights, and the
+    Captioner's log p of stream 0's sentence is the training net's."""
+    from lrcn_native.tasks.captioning import Captioner
+    from lrcn_native.tasks.captioning_demo import language_layers
+    solver, losses = train_released(released("youtube/poolmean.prototxt", tmp_path, released_files), tmp_path)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    net = solver.net
+    net.forward()
+    deploy_path = tmp_path / "poolmean_deploy.prototxt"
+    deploy_path.write_text('input: "cont_sentence" input_shape { dim: 1 dim: 1 }\n'
+                           'input: "input_sentence" input_shape { dim: 1 dim: 1 }\n'
+                           'input: "mean_fc7" input_shape { dim: 1 dim: 4096 }\n' + language_layers(50, 32, "mean_fc7")
+                           + 'layer { name: "probs" type: "Softmax" bottom: "predict" top: "probs" softmax_param { axis: 2 } }\n')
+    deploy = caffe.Net(str(deploy_path), caffe.TEST)
+    for name, blobs in deploy.params.items():
+        for a, b in zip(net.params[name], blobs):
+            b.data[...] = a.data
+    target = net.blobs["target_sentence"].data[:, 0]
+    words = [int(w) for w in target[:int(np.argmin(target != 0))]]
+    cap = Captioner(deploy, static="mean_fc7")
+    logp = cap.log_probs(net.blobs["mean_fc7"].data[:1], [words])[0, 0]
+    assert abs(logp - teacher_forced_log_p(net, 0, words, 0)) < 1e-3
+    assert len(cap.beam_search(net.blobs["mean_fc7"].data[:2], beam_size=2, max_length=10)[0]) == 2
