@@ -30,7 +30,6 @@ from common import best_seconds, torch
 import lrcn_native as caffe  # noqa: E402
 from lrcn_native.backend import K  # noqa: E402
 from lrcn_native.tasks import video_description as VD  # noqa: E402
-from lrcn_native.tasks.captioning import Captioner  # noqa: E402
 
 
 def sentences(rng, n, vocab):
@@ -169,13 +168,8 @@ def bench_decoding(arch, size, batch, repeat, length, rng, model, dev, sync, tsy
         for b in blobs:
             b.data[...] = rng.uniform(-0.08, 0.08, b.shape)
     net.params["predict"][1].data[0] = -1e4          # no EOS: every sentence runs `length` steps
-    if arch == "encdec":
-        cap = Captioner(net, static=None, sequence=["input_labels"],
-                        encode_fill={"input_sentence": -1, "stage_indicators": 0},
-                        decode_fill={"input_labels": -1, "stage_indicators": 1})
-        feats = {"input_labels": labels.astype(np.float32)}
-    else:
-        cap, feats = Captioner(net, static=arch), {arch: static}
+    cap = VD.make_captioner(arch, net)
+    feats = {"input_labels": labels.astype(np.float32)} if arch == "encdec" else {arch: static}
     if model is not None:
         with torch.no_grad():
             model.predict.bias[0] = -1e4

@@ -171,6 +171,11 @@ def test_prepare_tacos_streams_cell_by_cell(tmp_path, capsys):
     for arch in V.ARCHS:
         n = caffe.Net(str(out / f"video_{arch}_train.prototxt"), caffe.TRAIN)
         assert n.blobs["predict"].shape == ((9 if arch == "encdec" else 6), 2, len(vocab) + 1)
+        n.save(str(tmp_path / f"{arch}.caffemodel"))
+        # and their deploy nets decode the split with these (untrained) weights, greedy and beam
+        for beam in (1, 2):
+            r = V.evaluate(str(out), arch, str(tmp_path / f"{arch}.caffemodel"), "train", beam_size=beam)
+            assert set(r["sentences"]) == {"s13-d21:1", "s13-d21:2"} and 0 <= r["scores"]["BLEU-4"] <= 1
 
 
 def test_shipped_nets_are_the_generator_output_and_build(tmp_path):

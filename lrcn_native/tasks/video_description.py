@@ -28,6 +28,9 @@ TITLES = {"encdec": "(a) LSTM encoder-decoder", "crf_max": "(b) LSTM decoder", "
 INPUTS = {"encdec": "CRF max", "crf_max": "CRF max", "crf_prob": "CRF prob"}
 # The paper's Table 5 (TACoS multilevel, BLEU-4 %; CAFFE_FACTS.md §1).
 PAPER = {"SMT (CRF max)": 24.9, "SMT (CRF prob)": 26.9, "encdec": 25.3, "crf_max": 27.4, "crf_prob": 28.8}
+# (a)'s inputs while encoding (no word, stage 0) and decoding (no label, stage 1): −1 embeds to zeros.
+ENCODE_FILL = {"input_sentence": -1, "stage_indicators": 0}
+DECODE_FILL = {"input_labels": -1, "stage_indicators": 1}
 _U = 'weight_filler { type: "uniform" min: -0.08 max: 0.08 }'
 
 
@@ -207,16 +210,21 @@ def train(arch, sset, word_ids, vocab_size, out_dir, hidden=96, T=12, N=50, iter
 def captioner(arch, train_net, vocab_size, labels, hidden, out_dir):
     """The Captioner over ``arch``'s deploy net holding ``train_net``'s weights."""
     import lrcn_native as caffe
-    from .captioning import Captioner
     path = os.path.join(out_dir, f"video_{arch}_deploy.prototxt")
     atomic_write_text(path, deploy_net_text(arch, vocab_size, labels, hidden))
     net = caffe.Net(path, caffe.TEST)
     _copy_params(train_net, net)
+    return make_captioner(arch, net)
+
+
+def make_captioner(arch, deploy_net):
+    """The Captioner over an architecture's deploy net: (a) encodes the labels first, (b)/(c) take the
+    semantic vector as the static input."""
+    from .captioning import Captioner
     if arch == "encdec":
-        return Captioner(net, static=None, sequence=["input_labels"],
-                         encode_fill={"input_sentence": -1, "stage_indicators": 0},
-                         decode_fill={"input_labels": -1, "stage_indicators": 1})
-    return Captioner(net, static=arch)
+        return Captioner(deploy_net, static=None, sequence=["input_labels"], encode_fill=ENCODE_FILL,
+                         decode_fill=DECODE_FILL)
+    return Captioner(deploy_net, static=arch)
 
 
 def features(arch, sset):
@@ -251,3 +259,19 @@ def format_table(bleu, rows):
         paper = PAPER.get(key)
         lines.append(f"{label:34}{inp:>10}{100 * bleu[key]:9.2f}" + (f"{paper:8.1f}" if paper else f"{'':8}"))
     return "\n".join(lines)
+
+
+def evaluate(data_dir, arch, weights, split="test", beam_size=1, batch=100):
+    """Decodes ``split`` of what `lrcn prepare-tacos --out DATA_DIR` wrote with ``arch``'s deploy net there and
+    trained ``weights`` → {'scores': BLEU-1..4, CIDEr-D, ROUGE-L, 'sentences': {video id: sentence}}."""
+    import lrcn_native as caffe
+    from ..metrics.caption import score_captions
+    _check_arch(arch)
+    sset = S.read_semantic(os.path.join(data_dir, f"{split}.json"))
+    vocab = C.read_vocabulary(os.path.join(data_dir, "vocabulary.txt"))
+    net = caffe.Net(os.path.join(data_dir, f"video_{arch}_deploy.prototxt"), caffe.TEST, weights=weights)
+    if len(vocab) + 1 != net.blobs["probs"].shape[2]:
+        raise ValueError(f"{data_dir}/vocabulary.txt: {len(vocab)} words + EOS, but the net predicts "
+                         f"{net.blobs['probs'].shape[2]}")
+    hyps = describe(make_captioner(arch, net), arch, sset, vocab, beam_size, batch)
+    return {"scores": score_captions(references(sset), hyps), "sentences": hyps}
