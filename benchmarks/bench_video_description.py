@@ -22,14 +22,13 @@ import argparse
 import os
 import tempfile
 
-import numpy as np
-
 import common  # first: imports PyTorch (the baseline) before lrcn_native
+import numpy as np
 from common import best_seconds, torch
 
-import lrcn_native as caffe  # noqa: E402
-from lrcn_native.backend import K  # noqa: E402
-from lrcn_native.tasks import video_description as VD  # noqa: E402
+import lrcn_native as caffe
+from lrcn_native.backend import K
+from lrcn_native.tasks import video_description as VD
 
 
 def sentences(rng, n, vocab):

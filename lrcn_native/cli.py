@@ -324,13 +324,12 @@ def cmd_prepare_tacos(args):
     """Semantic representations + sentences → vocabulary, HDF5 streams and nets for Table 5's (a), (b), (c)."""
     from lrcn_native.data import semantic as S
     from lrcn_native.tasks.video_description import write_nets
-    if args.format == "json":
-        read = S.read_semantic
-    else:
-        slots = args.slots.split(",")
-        read = lambda prefix: S.read_tacos_smt(  # noqa: E731
-            prefix + ".sr", prefix + ".en", slots, *(p if os.path.exists(p) else None
-                                                      for p in (prefix + ".ids", prefix + ".crf")))
+
+    def read(path):
+        if args.format == "json":
+            return S.read_semantic(path)
+        optional = [p if os.path.exists(p) else None for p in (path + ".ids", path + ".crf")]
+        return S.read_tacos_smt(path + ".sr", path + ".en", args.slots.split(","), *optional)
     sets = [(split, read(path)) for split, path in (("train", args.train), ("test", args.test)) if path]
     summary = S.prepare(sets, args.out, min_count=args.min_count, max_words=args.max_words,
                         buffer_size=args.buffer_size)

@@ -4,6 +4,8 @@ runs whose loss falls, decoding through the captioning Captioner checked against
 against hand-computed values, and the quick demo part."""
 import json
 import math
+import os
+import pathlib
 
 import h5py
 import numpy as np
@@ -179,12 +181,10 @@ def test_prepare_tacos_streams_cell_by_cell(tmp_path, capsys):
 
 
 def test_shipped_nets_are_the_generator_output_and_build(tmp_path):
-    import lrcn_native.tasks.video_description as mod
-    import os
-    shipped = os.path.join(os.path.dirname(mod.__file__), os.pardir, "models")
+    shipped = os.path.join(os.path.dirname(V.__file__), os.pardir, "models")
     V.write_shipped(str(tmp_path))
     for f in sorted(tmp_path.iterdir()):
-        assert f.read_text() == open(os.path.join(shipped, f.name)).read(), f.name
+        assert f.read_text() == pathlib.Path(shipped, f.name).read_text(), f.name
     H, L, Vs = V.SHIPPED["hidden"], V.SHIPPED["labels"], V.SHIPPED["vocab"]
     for arch in V.ARCHS:
         n = caffe.Net(os.path.join(shipped, f"video_{arch}_deploy.prototxt"), caffe.TEST)
@@ -288,13 +288,13 @@ def test_kitchen_set_is_deterministic_and_the_crf_is_noisy():
 
 def test_quick_demo_orders_the_approaches(tmp_path, capsys):
     main(["demo", "video", "--quick", "--out", str(tmp_path)])
-    r = json.load(open(tmp_path / "results.json"))["parts"]["video"]
+    r = json.loads((tmp_path / "results.json").read_text())["parts"]["video"]
     bleu = {k: v["BLEU-4"] for k, v in r["scores"].items()}
     assert bleu["crf_prob"] > bleu["crf_max"] + 0.05          # (c) beats (b) on the noisy CRF
     assert bleu["crf_max"] > bleu["template"]
     out = capsys.readouterr().out
     assert "(c) LSTM decoder" in out and "CRF prob" in out and "Template" in out
-    assert json.load(open(tmp_path / "video_results.json"))["scores"] == r["scores"]
+    assert json.loads((tmp_path / "video_results.json").read_text())["scores"] == r["scores"]
     assert math.isfinite(r["final_loss"]["encdec"])
 
 

@@ -265,6 +265,7 @@ def evaluate(data_dir, arch, weights, split="test", beam_size=1, batch=100):
     """Decodes ``split`` of what `lrcn prepare-tacos --out DATA_DIR` wrote with ``arch``'s deploy net there and
     trained ``weights`` → {'scores': BLEU-1..4, CIDEr-D, ROUGE-L, 'sentences': {video id: sentence}}."""
     import lrcn_native as caffe
+
     from ..metrics.caption import score_captions
     _check_arch(arch)
     sset = S.read_semantic(os.path.join(data_dir, f"{split}.json"))
