@@ -52,8 +52,9 @@ class Captioner:
                  encode_fill=None, decode_fill=None):
         self.static = [] if static is None else [static] if isinstance(static, str) else list(static)
         self.sequence, self.encode_fill, self.decode_fill = list(sequence), encode_fill or {}, decode_fill or {}
-        for name in ["cont_sentence", "input_sentence"] + self.static + self.sequence + list(self.encode_fill) \
-                + list(self.decode_fill):
+        self.inputs = list(dict.fromkeys(["cont_sentence", "input_sentence"] + self.static + self.sequence
+                                         + list(self.encode_fill) + list(self.decode_fill)))
+        for name in self.inputs:
             if name not in lstm_net.inputs:
                 raise ValueError(f"net '{lstm_net.name}' has no input '{name}' (inputs: {lstm_net.inputs}); "
                                  "expected a word-to-preds deploy net")
@@ -88,11 +89,14 @@ class Captioner:
         """Reshapes every input for N rows: words, cont, ids and fills 1 × N; static and per-step feature
         inputs N × F."""
         net, changed = self.net, False
-        for name in ["cont_sentence", "input_sentence"] + self.static + self.sequence + list(self.encode_fill) \
-                + list(self.decode_fill):
+        for name in self.inputs:
             x = feats.get(name)
-            shape = (n,) + x.shape[1:] if name in self.static else (n,) + x.shape[2:] \
-                if x is not None and x.ndim > 2 else (1, n)
+            if name in self.static:
+                shape = (n,) + x.shape[1:]
+            elif x is not None and x.ndim > 2:     # per-step features N × S × F: N × F a step
+                shape = (n,) + x.shape[2:]
+            else:                                  # words, cont, ids, fills
+                shape = (1, n)
             if net.blobs[name].shape != shape:
                 net.blobs[name].reshape(*shape)
                 changed = True

@@ -97,7 +97,7 @@ def demo(out_dir, quick=False, seed=0):
     shaped BLEU-4 table; writes video_results.json under ``out_dir`` and returns the results."""
     t0 = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    n_train, n_test, iters = (1500, 200, 1500) if quick else (4000, 500, 6000)
+    n_train, n_test, iters = (1500, 200, 1500) if quick else (3000, 500, 3000)
     T, N, hidden = 12, 50, 64
     train_set, _ = kitchen_set(n_train, seed)
     test_set, test_truth = kitchen_set(n_test, seed + 1)
