@@ -325,12 +325,14 @@ def cmd_prepare_tacos(args):
     from lrcn_native.data import semantic as S
     from lrcn_native.tasks.video_description import write_nets
 
-    def read(path):
+    def read(path, slots=None):
         if args.format == "json":
             return S.read_semantic(path)
         optional = [p if os.path.exists(p) else None for p in (path + ".ids", path + ".crf")]
-        return S.read_tacos_smt(path + ".sr", path + ".en", args.slots.split(","), *optional)
-    sets = [(split, read(path)) for split, path in (("train", args.train), ("test", args.test)) if path]
+        return S.read_tacos_smt(path + ".sr", path + ".en", args.slots.split(","), *optional, slots=slots)
+    sets = [("train", read(args.train))]
+    if args.test:      # the SMT files' labels are the training split's: others are unknown labels
+        sets.append(("test", read(args.test, sets[0][1].slots)))
     summary = S.prepare(sets, args.out, min_count=args.min_count, max_words=args.max_words,
                         buffer_size=args.buffer_size)
     for split, sset in sets:

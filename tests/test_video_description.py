@@ -114,6 +114,11 @@ def test_tacos_smt_converter(tmp_path):
     np.testing.assert_allclose(s.crf_prob(), [[0.7, 0.3, 1, 0, 0.6, 0.4], [0.45, 0.55, 0.1, 0.9, 0, 1]], rtol=1e-6)
     plain = S.read_tacos_smt(sr, en, ["verb", "object", "tool"])     # no ids: a video per line, no CRF
     assert [v.id for v in plain.videos] == ["1", "2", "3"] and not plain.has_probs()
+    # a test split takes the training split's labels: one it lacks is an unknown label of that video
+    (tmp_path / "u.sr").write_text("stir bread fork\n")
+    (tmp_path / "u.en").write_text("She stirs bread with a fork.\n")
+    with pytest.raises(S.SemanticDataError, match=r"u\.sr: video 1, slot 'tool': unknown label 'fork'"):
+        S.read_tacos_smt(str(tmp_path / "u.sr"), str(tmp_path / "u.en"), ["verb", "object", "tool"], slots=s.slots)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -125,6 +130,8 @@ def test_tacos_smt_converter(tmp_path):
      r"t\.crf:1, slot 'verb': expected label:prob, got 'cut=0.7'"),
     (("t.crf", "cut:0.7 stir:0.2 | bread:1 | knife:1\nstir:1 | carrot:1 | spoon:1\n"),
      r"t\.crf: video s13-d21:1, slot 'verb': probabilities sum to 0.9"),
+    (("t.crf", "cut:0.7 stir:0.3 | bread:1 | knife:1\n\nstir:1 | carrot:1 | spoon\n"),
+     r"t\.crf:3, slot 'tool': expected label:prob, got 'spoon'"),
 ])
 def test_tacos_smt_converter_errors(tmp_path, edit, message):
     sr, en, ids, crf = smt_files(tmp_path)

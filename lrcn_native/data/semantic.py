@@ -178,7 +178,7 @@ def write_semantic(path, sset):
 _CRF_ITEM = re.compile(r"^(\S+):([-+0-9.eE]+)$")
 
 
-def read_tacos_smt(sr_path, en_path, slot_names, ids_path=None, crf_path=None):
+def read_tacos_smt(sr_path, en_path, slot_names, ids_path=None, crf_path=None, slots=None):
     """The SMT baseline's parallel text (Rohrbach et al. 2013; TACoS multilevel's descriptions aligned with
     semantic representations) → SemanticSet.
 
@@ -190,7 +190,8 @@ def read_tacos_smt(sr_path, en_path, slot_names, ids_path=None, crf_path=None):
     * ``crf_path`` (optional): the CRF's marginals, one line per video in first-appearance order,
       slots separated by `` | ``, each ``label:prob`` pairs separated by spaces (labels not listed have
       probability 0).
-    Each slot's labels are those seen in the files, sorted. Errors name the file and line."""
+    Each slot's labels are those seen in the files, sorted, unless ``slots`` ([(name, labels)], e.g. the
+    training split's) gives them. Errors name the file and line, or the video and slot."""
     sr = C._read_text(sr_path).splitlines()
     en = C._read_text(en_path).splitlines()
     ids = C._read_text(ids_path).splitlines() if ids_path else [str(i + 1) for i in range(len(sr))]
@@ -209,28 +210,36 @@ def read_tacos_smt(sr_path, en_path, slot_names, ids_path=None, crf_path=None):
                                     f"{' '.join(rows[vid][0])} on an earlier line")
         rows.setdefault(vid, (labels, []))[1].append(sentence)
     crf = _read_crf(crf_path, slot_names, len(rows)) if crf_path else None
-    label_sets = [set() for _ in slot_names]
-    for labels, _ in rows.values():
-        for s, lab in zip(label_sets, labels):
-            s.add(lab)
-    for video in crf or []:
-        for s, dist in zip(label_sets, video):
-            s.update(dist)
-    slots = [(name, sorted(s)) for name, s in zip(slot_names, label_sets)]
+    if slots is None:
+        label_sets = [set() for _ in slot_names]
+        for labels, _ in rows.values():
+            for s, lab in zip(label_sets, labels):
+                s.add(lab)
+        for video in crf or []:
+            for s, dist in zip(label_sets, video):
+                s.update(dist)
+        slots = [(name, sorted(s)) for name, s in zip(slot_names, label_sets)]
+    elif [n for n, _ in slots] != list(slot_names):
+        raise SemanticDataError(f"{sr_path}: slots {' '.join(slot_names)} differ from the given "
+                                f"{' '.join(n for n, _ in slots)}")
     videos = []
     for k, (vid, (labels, sentences)) in enumerate(rows.items()):
-        probs = None if crf is None else {
-            name: [crf[k][s].get(lab, 0.0) for lab in ls] for s, (name, ls) in enumerate(slots)}
+        probs = None
+        if crf is not None:
+            for s, (name, ls) in enumerate(slots):
+                for lab in set(crf[k][s]) - set(ls):
+                    raise SemanticDataError(f"{crf_path}: video {vid}, slot '{name}': unknown label {lab!r}")
+            probs = {name: [crf[k][s].get(lab, 0.0) for lab in ls] for s, (name, ls) in enumerate(slots)}
         videos.append(make_video(crf_path or sr_path, slots, vid, dict(zip(slot_names, labels)), probs, sentences))
     return SemanticSet(slots, videos, sr_path)
 
 
 def _read_crf(path, slot_names, n_videos):
-    lines = [x for x in C._read_text(path).splitlines() if x.strip()]
+    lines = [(n, x) for n, x in enumerate(C._read_text(path).splitlines()) if x.strip()]
     if len(lines) != n_videos:
         raise SemanticDataError(f"{path}: {len(lines)} lines of marginals for {n_videos} videos")
     out = []
-    for n, line in enumerate(lines):
+    for n, line in lines:
         parts = line.split(" | ")
         if len(parts) != len(slot_names):
             raise SemanticDataError(f"{path}:{n + 1}: {len(parts)} slots, expected {len(slot_names)} "
