@@ -320,6 +320,34 @@ def cmd_prepare_captions(args):
     return 0
 
 
+def cmd_prepare_tacos(args):
+    """Semantic representations + sentences → vocabulary, HDF5 streams and nets for Table 5's (a), (b), (c)."""
+    from lrcn_native.data import semantic as S
+    from lrcn_native.tasks.video_description import write_nets
+
+    def read(path, slots=None):
+        if args.format == "json":
+            return S.read_semantic(path)
+        optional = [p if os.path.exists(p) else None for p in (path + ".ids", path + ".crf")]
+        return S.read_tacos_smt(path + ".sr", path + ".en", args.slots.split(","), *optional, slots=slots)
+    sets = [("train", read(args.train))]
+    if args.test:      # the SMT files' labels are the training split's: others are unknown labels
+        sets.append(("test", read(args.test, sets[0][1].slots)))
+    summary = S.prepare(sets, args.out, min_count=args.min_count, max_words=args.max_words,
+                        buffer_size=args.buffer_size)
+    for split, sset in sets:
+        S.write_semantic(os.path.join(args.out, f"{split}.json"), sset)
+        s = summary[split]
+        print(f"{split}: {s['videos']} videos -> {s['sequences']} sequences, {s['rows']} rows"
+              + ("" if s["probs"] else " (no CRF probabilities: the crf_prob net cannot train on it)"))
+    nets = write_nets(args.out, args.out, len(summary["vocabulary"]) + 1, sets[0][1].dim, args.hidden,
+                      args.max_words, len(sets[0][1].slots), args.buffer_size)
+    print(f"vocabulary: {len(summary['vocabulary'])} words (+ EOS); labels: {sets[0][1].dim} in "
+          f"{len(sets[0][1].slots)} slots; nets: " + ", ".join(os.path.basename(p["solver"]) for p in nets.values())
+          + " (paths relative to this folder: train from here)")
+    return 0
+
+
 def cmd_caption(args):
     """Captions for images (or precomputed descriptors) with a trained LRCN, as the released captioner."""
     import json
@@ -416,7 +444,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
-    p.add_argument("parts", nargs="*", help="parts to run (default: all): captioning")
+    p.add_argument("parts", nargs="*", help="parts to run (default: all): captioning, video (video description)")
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
     p.add_argument("--seed", type=int, default=0)
@@ -468,6 +496,20 @@ def main(argv=None):
     p.add_argument("--unaligned", action="store_true", help="no padding, truncation or image alignment")
     p.add_argument("--skip-missing", action="store_true", help="skip (and count) missing images instead of failing")
     p.set_defaults(func=cmd_prepare_captions)
+    p = sub.add_parser("prepare-tacos", help="video semantic representations + sentences -> streams and nets "
+                                          "(Table 5's encoder-decoder, CRF-max and CRF-prob decoders)")
+    p.add_argument("--format", choices=("json", "smt"), default="json",
+                   help="our JSON format (lrcn_native/data/semantic.py), or the SMT baseline's parallel text: "
+                        "PREFIX.sr, PREFIX.en and optional PREFIX.ids, PREFIX.crf")
+    p.add_argument("--train", required=True, help="training split (JSON file, or the SMT files' PREFIX)")
+    p.add_argument("--test", help="test split")
+    p.add_argument("--slots", default="subject,verb,object,tool", help="slot order of the .sr labels (smt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--max-words", type=int, default=20)
+    p.add_argument("--buffer-size", type=int, default=100)
+    p.add_argument("--hidden", type=int, default=1000, help="LSTM units of the nets written")
+    p.set_defaults(func=cmd_prepare_tacos)
     p = sub.add_parser("caption", help="caption images with a trained LRCN (greedy, beam search, sampling)")
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--features", help=".npy/.npz/.h5 of precomputed descriptors (N x 1000 fc8) instead of images")

@@ -267,11 +267,42 @@ def interleave(sequences, buffer_size):
     return starts, max(t for t, _ in heap) if sequences else 0
 
 
+def write_sequences(out_dir, seqs, fields, pads, buffer_size=BUFFER_SIZE, rows_per_file=ROWS_PER_FILE):
+    """Sequences (each L × F, columns in ``fields`` order) interleaved over ``buffer_size`` streams into
+    ``out_dir``/batch_<k>.h5 files of ``rows_per_file`` rows (T × buffer float64 datasets named by
+    ``fields``, plus ``cont`` and ``buffer_size``; cells no sequence covers hold ``pads.get(field, 0)``) and
+    hdf5_chunk_list.txt. → (file paths, total rows)."""
+    import h5py
+    starts, rows = interleave(seqs, buffer_size)
+    files = []
+    for f0 in range(0, rows, rows_per_file):
+        n = min(rows_per_file, rows - f0)
+        block = np.empty((n, buffer_size, len(fields)), np.float64)
+        block[...] = [pads.get(f, 0) for f in fields]
+        cont = np.zeros((n, buffer_size), np.float64)
+        for seq, (t, s) in zip(seqs, starts):
+            lo, hi = max(t, f0), min(t + len(seq), f0 + n)
+            if lo < hi:
+                block[lo - f0:hi - f0, s] = seq[lo - t:hi - t]
+                cont[lo - f0:hi - f0, s] = 1
+                if t >= f0:
+                    cont[t - f0, s] = 0
+        name = os.path.join(out_dir, f"batch_{len(files)}.h5")
+        with h5py.File(name, "w") as h5:
+            h5.create_dataset("cont", data=cont)
+            h5.create_dataset("buffer_size", data=np.array([buffer_size], np.int64))
+            for i, field in enumerate(fields):
+                h5.create_dataset(field, data=np.ascontiguousarray(block[:, :, i]))
+        files.append(name)
+    with open(os.path.join(out_dir, "hdf5_chunk_list.txt"), "w") as f:
+        f.writelines(name + "\n" for name in files)
+    return files, rows
+
+
 def write_streams(out_dir, caption_set, vocab, max_words=MAX_WORDS, buffer_size=BUFFER_SIZE,
                   aligned=True, shuffle=True, seed=3, rows_per_file=ROWS_PER_FILE):
     """Writes the HDF5 stream files and lists of one split into ``out_dir`` (which must not exist, as
     released). Returns a summary dict (pairs, padded, truncated, files, rows)."""
-    import h5py
     if os.path.exists(out_dir):
         raise CaptionDataError(f"output directory already exists: {out_dir}")
     index = {w: i for i, w in enumerate(vocab)}
@@ -286,30 +317,8 @@ def write_streams(out_dir, caption_set, vocab, max_words=MAX_WORDS, buffer_size=
         padded += max_words - (len(ids) + 1) > 0 and aligned
         truncated += aligned and len(ids) + 1 > max_words
         seqs.append(np.array([fields[f] for f in FIELDS], np.float64).T)   # (L, F)
-    starts, rows = interleave(seqs, buffer_size)
     os.makedirs(out_dir)
-    files = []
-    for f0 in range(0, rows, rows_per_file):
-        n = min(rows_per_file, rows - f0)
-        block = np.empty((n, buffer_size, len(FIELDS)), np.float64)
-        block[...] = [_PAD.get(f, 0) for f in FIELDS]
-        cont = np.zeros((n, buffer_size), np.float64)
-        for seq, (t, s) in zip(seqs, starts):
-            lo, hi = max(t, f0), min(t + len(seq), f0 + n)
-            if lo < hi:
-                block[lo - f0:hi - f0, s] = seq[lo - t:hi - t]
-                cont[lo - f0:hi - f0, s] = 1
-                if t >= f0:
-                    cont[t - f0, s] = 0
-        name = os.path.join(out_dir, f"batch_{len(files)}.h5")
-        with h5py.File(name, "w") as h5:
-            h5.create_dataset("cont", data=cont)
-            h5.create_dataset("buffer_size", data=np.array([buffer_size], np.int64))
-            for i, field in enumerate(FIELDS):
-                h5.create_dataset(field, data=np.ascontiguousarray(block[:, :, i]))
-        files.append(name)
-    with open(os.path.join(out_dir, "hdf5_chunk_list.txt"), "w") as f:
-        f.writelines(name + "\n" for name in files)
+    files, rows = write_sequences(out_dir, seqs, FIELDS, _PAD, buffer_size, rows_per_file)
     image_paths = [pairs[k][0] for k in order]
     with open(os.path.join(out_dir, "image_list.txt"), "w", encoding="utf-8") as f:
         f.writelines(p + "\n" for p in image_paths)

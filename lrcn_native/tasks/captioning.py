@@ -39,10 +39,22 @@ def _lstm_states(net):
 class Captioner:
     """Decoding over a word-to-preds deploy net (a ``Net`` in TEST phase).
 
-    ``image_net`` (optional): the image CNN whose ``descriptor`` blob (fc8) gives image features."""
+    ``image_net`` (optional): the image CNN whose ``descriptor`` blob (fc8) gives image features.
+    The inputs a sentence is conditioned on generalise the image: ``static`` names the inputs given once per
+    sentence (N × F; None for none), ``sequence`` those read step by step by an encoder stage before
+    decoding (S2VT's frames, the encoder-decoder's tuple labels), ``encode_fill`` / ``decode_fill`` hold
+    other inputs at a value during encoding / decoding (S2VT's stage indicator; −1 or 0 where a stream
+    shows nothing: the padding gate). ``features`` is then an N × F array (the one static input) or a dict
+    {input: array}: static inputs N × F, sequence inputs N × S (one id per step) or N × S × F. After an
+    encoder stage, decoding continues its state (cont = 1 at the first word)."""
 
-    def __init__(self, lstm_net, image_net=None, descriptor="fc8"):
-        for name in ("cont_sentence", "input_sentence", "image_features"):
+    def __init__(self, lstm_net, image_net=None, descriptor="fc8", static="image_features", sequence=(),
+                 encode_fill=None, decode_fill=None):
+        self.static = [] if static is None else [static] if isinstance(static, str) else list(static)
+        self.sequence, self.encode_fill, self.decode_fill = list(sequence), encode_fill or {}, decode_fill or {}
+        self.inputs = list(dict.fromkeys(["cont_sentence", "input_sentence"] + self.static + self.sequence
+                                         + list(self.encode_fill) + list(self.decode_fill)))
+        for name in self.inputs:
             if name not in lstm_net.inputs:
                 raise ValueError(f"net '{lstm_net.name}' has no input '{name}' (inputs: {lstm_net.inputs}); "
                                  "expected a word-to-preds deploy net")
@@ -50,26 +62,75 @@ class Captioner:
             if name not in lstm_net.blobs:
                 raise ValueError(f"net '{lstm_net.name}' has no blob '{name}'")
         self.net, self.image_net, self.descriptor = lstm_net, image_net, descriptor
-        self.feature_shape = lstm_net.blobs["image_features"].shape[1:]
+        self.shapes = {name: tuple(lstm_net.blobs[name].shape[1:]) for name in self.static}
         self.vocab_size = lstm_net.blobs["probs"].shape[2]
+        self.first_cont = 0.0
 
     # --- one step ----------------------------------------------------------------------------------
-    def _batch(self, n):
-        net = self.net
-        if net.blobs["cont_sentence"].shape != (1, n):
-            net.blobs["cont_sentence"].reshape(1, n)
-            net.blobs["input_sentence"].reshape(1, n)
-            net.blobs["image_features"].reshape(n, *self.feature_shape)
+    def features(self, features):
+        """``features`` as the dict {input: array}, checked against the net's static input shapes."""
+        if not isinstance(features, dict):
+            if len(self.static) != 1 or self.sequence:
+                raise ValueError(f"features must be a dict over the inputs {self.static + self.sequence}")
+            features = {self.static[0]: features}
+        out = {}
+        for name in self.static + self.sequence:
+            if name not in features:
+                raise ValueError(f"no features for the net's input '{name}'")
+            out[name] = x = np.asarray(features[name], np.float32)
+            if name in self.shapes and x.shape[1:] != self.shapes[name]:
+                raise ValueError(f"{name} features must be N x {' x '.join(map(str, self.shapes[name]))}, "
+                                 f"got {x.shape}")
+        if len({len(x) for x in out.values()}) > 1:
+            raise ValueError(f"features disagree on N: { {k: x.shape for k, x in out.items()} }")
+        return out
+
+    def _batch(self, feats, n):
+        """Reshapes every input for N rows: words, cont, ids and fills 1 × N; static and per-step feature
+        inputs N × F."""
+        net, changed = self.net, False
+        for name in self.inputs:
+            x = feats.get(name)
+            if name in self.static:
+                shape = (n,) + x.shape[1:]
+            elif x is not None and x.ndim > 2:     # per-step features N × S × F: N × F a step
+                shape = (n,) + x.shape[2:]
+            else:                                  # words, cont, ids, fills
+                shape = (1, n)
+            if net.blobs[name].shape != shape:
+                net.blobs[name].reshape(*shape)
+                changed = True
+        if changed:
             net.reshape()
 
+    def _set(self, name, value):
+        blob = self.net.blobs[name]
+        blob.data[...] = np.reshape(value, blob.shape) if np.ndim(value) else value
+
     def start(self, features):
-        """Sets the image features (N × F) of the next sentences."""
-        features = np.asarray(features, np.float32)
-        if features.shape[1:] != tuple(self.feature_shape):
-            raise ValueError(f"image features must be N x {' x '.join(map(str, self.feature_shape))}, "
-                             f"got {features.shape}")
-        self._batch(len(features))
-        self.net.blobs["image_features"].data[...] = features
+        """Sets the static inputs (N × F) of the next sentences and runs the encoder stage, if any."""
+        feats = self.features(features)
+        n = len(next(iter(feats.values())))
+        self._batch(feats, n)
+        for name in self.static:
+            self._set(name, feats[name])
+        steps = {feats[name].shape[1] for name in self.sequence}
+        if len(steps) > 1:
+            raise ValueError(f"sequence inputs disagree on the number of steps: {sorted(steps)}")
+        for s in range(steps.pop() if steps else 0):
+            for name, value in self.encode_fill.items():
+                self._set(name, value)
+            for name in self.sequence:
+                self._set(name, feats[name][:, s])
+            self._set("cont_sentence", 0.0 if s == 0 else 1.0)
+            self.net.forward()
+        for name, value in self.decode_fill.items():
+            self._set(name, value)
+        self.first_cont = 1.0 if self.sequence else 0.0
+
+    def cont(self, t, n):
+        """cont (N,) of decoding step t: 0 starts a sentence, 1 at t = 0 after an encoder stage."""
+        return np.full(n, self.first_cont if t == 0 else 1.0, np.float32)
 
     def step(self, words, cont):
         """One forward: previous words (N,) and cont (N,) → the net's ``probs`` blob view (N × V)."""
@@ -89,15 +150,15 @@ class Captioner:
         """Greedy (temp = ∞) or sampled captions for N images → list of N word-id lists (each ends in 0
         unless cut at max_length)."""
         rng = rng or random.Random(0)
+        n = count(features)
         self.start(features)
-        n = len(features)
         captions = [[] for _ in range(n)]
         words = np.zeros(n, np.float32)
         done = np.zeros(n, bool)
         for t in range(max_length):
             if done.all():
                 break
-            probs = self.step(words, np.full(n, 0.0 if t == 0 else 1.0, np.float32))
+            probs = self.step(words, self.cont(t, n))
             if temp == float("inf"):
                 picks = probs.argmax(axis=1)
             else:
@@ -115,11 +176,11 @@ class Captioner:
         first, each (word ids, word probabilities)])."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-        n, K = len(features), beam_size
-        self.start(np.repeat(np.asarray(features, np.float32), K, axis=0))   # row i·K + b: beam b of image i
+        n, K = count(features), beam_size
+        self.start(take(features, np.repeat(np.arange(n), K)))   # row i·K + b: beam b of image i
         beams = [[([], [], 0.0)] for _ in range(n)]                  # (words, probs, log p) per beam
         words = np.zeros(n * K, np.float32)
-        cont = np.zeros(n * K, np.float32)
+        cont = self.cont(0, n * K)
         while not all(_finished(b, max_length) for img in beams for b in img):
             probs = self.step(words, cont).astype(np.float64)
             top = top_k_ascending(self.net.blobs["probs"].data[0], K)
@@ -163,8 +224,7 @@ class Captioner:
         words (not EOS, as released) of log max(1e-12, p(word | prefix, image)). Pairs run ``batch`` at a
         time, captions sorted by length so rows finish together; pairs are enumerated lazily, so memory is
         ``out`` (I × C, e.g. a np.memmap for COCO's 5,000 × 25,000) plus one batch."""
-        features = np.asarray(features, np.float32)
-        n_img = len(features)
+        n_img = count(features)
         order = np.array(sorted(range(len(captions)), key=lambda c: len(captions[c])), np.int64)
         if out is None:
             out = np.zeros((n_img, len(captions)))
@@ -178,15 +238,28 @@ class Captioner:
             ids = np.zeros((len(k), length + 1), np.int64)     # column t+1 = word t; 0 pads
             for r, c in enumerate(caps):
                 ids[r, 1:len(c) + 1] = c
-            self.start(features[img])
+            self.start(take(features, img))
             total = np.zeros(len(k))
             for t in range(length):
-                probs = self.step(ids[:, t], np.full(len(k), 0.0 if t == 0 else 1.0, np.float32))
+                probs = self.step(ids[:, t], self.cont(t, len(k)))
                 live = np.array([t < len(c) for c in caps])
                 p = probs[np.arange(len(k)), ids[:, t + 1]]
                 total += np.where(live, np.log(np.maximum(p, np.float32(1e-12))), 0.0)
             out[img, cap] = total
         return out
+
+
+def count(features):
+    """N of an N × F array or of a dict of such arrays."""
+    return len(next(iter(features.values())) if isinstance(features, dict) else features)
+
+
+def take(features, rows):
+    """Rows of an array or of every array of a dict."""
+    if isinstance(features, dict):
+        return {k: np.asarray(v)[rows] for k, v in features.items()}
+    return np.asarray(features, np.float32)[rows]
+
 
 def top_k_ascending(probs, k):
     """Per row, exactly ``np.argsort(row)[-k:]`` (the released beam proposals, ties included) without
