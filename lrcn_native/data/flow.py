@@ -30,8 +30,9 @@ def image_to_flow(img):
 
 def _box_sum(a, r):
     """Sum of a (H x W) over the (2r+1)^2 window around each pixel, edges padded by replication."""
-    p = np.pad(a, r + 1, mode="edge").cumsum(0).cumsum(1)
     k = 2 * r + 1
+    p = np.zeros((a.shape[0] + k, a.shape[1] + k))       # p[i, j] = sum of padded[:i, :j]
+    p[1:, 1:] = np.pad(a, r, mode="edge").cumsum(0).cumsum(1)
     return p[k:, k:] - p[:-k, k:] - p[k:, :-k] + p[:-k, :-k]
 
 
