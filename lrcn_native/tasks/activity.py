@@ -1,6 +1,7 @@
 """Activity recognition (LRCN §4.1): video scores, late fusion and the Table-1-shaped results."""
 import numpy as np
 
+from lrcn_native.data.clips import released_clip_starts
 from lrcn_native.fileio import atomic_write
 from lrcn_native.metrics.classification import accuracy
 
@@ -18,6 +19,74 @@ def video_score(frame_probs):
     if p.ndim < 2 or p.size == 0:
         raise ValueError(f"frame probabilities must be ... x classes and non-empty, got shape {p.shape}")
     return p.reshape(-1, p.shape[-1]).mean(axis=0)
+
+
+def frame_probs_lrcn(net, frames, clip_length=16, stride=8, clips_per_forward=1, data="data",
+                     cont="clip_markers", probs="probs"):
+    """Scores a video with an LRCN net as the released classify_video.py does.
+
+    frames: F x K x C x H x W, each frame preprocessed as the net's input, in K views (K = 10 for the
+    10 crops of io.oversample, 1 without). The video is cut into the released test clips (clip_length
+    frames every stride frames, the last clip = the last clip_length frames: released_clip_starts); each
+    forward takes clips_per_forward clips, time-major: row t*B + b holds frame t of stream b, streams
+    being clip-major (b = clip*K + view), so one clip of 10 crops is the released deploy net's 16 x 10.
+    cont is 0 at t = 0, 1 elsewhere: each clip starts the LSTM afresh. probs must be T x B x classes.
+    Returns (clips * clip_length) x classes: each frame row's softmax averaged over its K views, clips
+    in the released order (rows that video_score averages).
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 5:
+        raise ValueError(f"frames must be F x views x C x H x W, got shape {frames.shape}")
+    starts = released_clip_starts(len(frames), clip_length, stride)
+    k = frames.shape[1]
+    rows = []
+    for i in range(0, len(starts), clips_per_forward):
+        group = starts[i:i + clips_per_forward]
+        clips = np.stack([frames[s:s + clip_length] for s in group], axis=1)   # T x clips x K x C x H x W
+        batch = clips.reshape((clip_length * len(group) * k,) + frames.shape[2:])
+        _set_input(net, data, batch)
+        markers = np.ones((clip_length, len(group) * k), np.float32)
+        markers[0] = 0
+        _set_input(net, cont, markers if net.blobs[cont].data.ndim == 2
+                   else markers.reshape((-1,) + (1,) * (net.blobs[cont].data.ndim - 1)))
+        net.forward()
+        out = net.blobs[probs].data
+        if out.shape[:2] != (clip_length, len(group) * k):
+            raise ValueError(f"'{probs}' has shape {out.shape}; expected {clip_length} x {len(group) * k} x "
+                             f"classes (time-major clips x views)")
+        p = out.reshape(clip_length, len(group), k, -1).mean(axis=2)           # T x clips x classes
+        rows.extend(np.swapaxes(p, 0, 1).reshape(-1, p.shape[-1]))
+    return np.array(rows, np.float64)
+
+
+def frame_probs_single_frame(net, frames, batch_frames=16, data="data", probs="probs"):
+    """Scores a video with a single-frame net as the released classify_video.py does.
+
+    frames: F x K x C x H x W as for frame_probs_lrcn. Frames go batch_frames at a time, rows image-major
+    (row f*K + k, the order of io.oversample); probs is (batch_frames*K) x classes. As released, the
+    batch's probabilities are reshaped to K x batch_frames x classes and averaged over the first axis:
+    with K > 1 a returned row mixes several frames' crops (every K-th row of the batch), but each batch's
+    mean, and so video_score, is the mean over its frames and crops. Returns F x classes.
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 5:
+        raise ValueError(f"frames must be F x views x C x H x W, got shape {frames.shape}")
+    k = frames.shape[1]
+    rows = []
+    for i in range(0, len(frames), batch_frames):
+        chunk = frames[i:i + batch_frames]
+        _set_input(net, data, chunk.reshape((-1,) + frames.shape[2:]))
+        net.forward()
+        out = net.blobs[probs].data
+        rows.extend(out.reshape(k, len(chunk), -1).mean(axis=0))
+    return np.array(rows, np.float64)
+
+
+def _set_input(net, name, array):
+    blob = net.blobs[name]
+    if blob.data.shape != array.shape:
+        blob.reshape(*array.shape)
+    blob.data[...] = array
 
 
 def fuse(rgb_scores, flow_scores, w):
@@ -80,3 +149,32 @@ def load_scores(path):
         if missing:
             raise ValueError(f"{path}: not a scores file (missing {sorted(missing)})")
         return f["videos"], f["labels"], f["scores"]
+
+
+def plot_confusion(path, matrices, class_names):
+    """A PNG (matplotlib Agg) of confusion matrices {title: C x C counts, row = true class}, side by side,
+    each row normalised to the fraction of that class's videos. Needs matplotlib (the `plot` extra)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(matrices)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols + 1, 3.2 * rows + 0.5), squeeze=False)
+    for ax, (title, cm) in zip(axes.flat, matrices.items()):
+        cm = np.asarray(cm, np.float64)
+        frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        ax.set_title(title, fontsize=9)
+        ticks = range(len(class_names))
+        ax.set_xticks(ticks, class_names if len(class_names) <= 12 else [], rotation=90, fontsize=6)
+        ax.set_yticks(ticks, class_names if len(class_names) <= 12 else [], fontsize=6)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        for (i, j), v in np.ndenumerate(cm) if len(class_names) <= 12 else ():
+            ax.text(j, i, int(v), ha="center", va="center", fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

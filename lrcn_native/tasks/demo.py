@@ -3,8 +3,8 @@
 Each part is a ``demo(out_dir, quick=False, seed=0) -> dict`` in its task module: it prints its own tables
 and progress, writes its files under ``out_dir`` and returns its results. This driver runs the parts asked
 for (all by default, in PARTS' order) and writes their results together as ``out_dir/results.json``.
-Parts join as their experiments land: captioning (issue 11) now; activity recognition and video
-description when theirs do.
+Parts join as their experiments land: activity recognition (issue 10) and captioning (issue 11) now;
+video description when its does.
 """
 import importlib
 import json
@@ -15,6 +15,7 @@ from ..fileio import atomic_write_text
 
 # part name -> "module:function" (imported when run, so one part's dependencies never load for another)
 PARTS = {
+    "activity": "lrcn_native.tasks.activity_demo:demo",
     "captioning": "lrcn_native.tasks.captioning_demo:demo",
 }
 
