@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .fileio import atomic_write
+from .fileio import atomic_write, atomic_write_text
 
 log = logging.getLogger("lrcn_native")
 
@@ -356,6 +356,26 @@ def cmd_caption(args):
     return 0
 
 
+def cmd_classify_video(args):
+    """One video through a released activity deploy net (LSTM or single frame), as classify_video.py."""
+    import json
+
+    import lrcn_native as caffe
+    from lrcn_native.tasks import activity as A
+    _mode(args.gpu)
+    frames = A.load_video_frames(args.frames)          # before the net: a bad folder fails fast
+    net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
+    label, rows = A.classify_video(net, frames, flow=args.flow, mean=args.mean)
+    name = args.classes and A.read_class_names(args.classes)[label]
+    print(f"{args.frames}: class {label}" + (f" ({name})" if name else ""))
+    if args.json:
+        result = {"video": args.frames, "class": label, "frames": len(frames), "rows": rows.tolist()}
+        if name:
+            result["class_name"] = name
+        atomic_write_text(args.json, json.dumps(result))
+    return 0
+
+
 def cmd_score(args):
     """BLEU-1..4, CIDEr-D and ROUGE-L of a COCO results file against COCO reference captions."""
     import json
@@ -391,13 +411,14 @@ def cmd_demo(args):
 
 
 def main(argv=None):
+    from .tasks import demo
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_GlogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
-    p.add_argument("parts", nargs="*", help="parts to run (default: all): activity, captioning")
+    p.add_argument("parts", nargs="*", help=f"parts to run (default: all): {', '.join(demo.PARTS)}")
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
     p.add_argument("--seed", type=int, default=0)
@@ -467,6 +488,18 @@ def main(argv=None):
     p.add_argument("--stage", action="append",
                    help="NetState stage of the deploy net (repeatable): unfactored, 2-layer (default: factored)")
     p.set_defaults(func=cmd_caption)
+    p = sub.add_parser("classify-video", help="one video through a released activity deploy net (classify_video.py)")
+    p.add_argument("frames", help="folder of the video's frames (*.jpg / *.png, in name order)")
+    p.add_argument("--model", required=True, help="deploy net: deploy_lstm.prototxt or deploy_singleFrame.prototxt")
+    p.add_argument("--weights", required=True, help="trained .caffemodel")
+    p.add_argument("--flow", action="store_true", help="the frames are flow images (flow mean, the x-flow quirk)")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"),
+                   help="per-channel mean after RGB -> BGR (default: the released script's, 128 for RGB, "
+                        "103.939 116.779 128.68 for flow)")
+    p.add_argument("--classes", help="class names, one per line or 'index name' as UCF-101's classInd.txt")
+    p.add_argument("--json", help="write the class and the per-frame-row probabilities (crop means, clip order)")
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.set_defaults(func=cmd_classify_video)
     p = sub.add_parser("score", help="BLEU-1..4, CIDEr-D, ROUGE-L of results against reference captions")
     p.add_argument("--refs", required=True, help="COCO captions_*.json")
     p.add_argument("--results", required=True, help="COCO results JSON ([{image_id, caption}])")

@@ -1,6 +1,9 @@
 """Activity recognition (LRCN §4.1): video scores, late fusion and the Table-1-shaped results."""
+import os
+
 import numpy as np
 
+from lrcn_native import io
 from lrcn_native.data.clips import released_clip_starts
 from lrcn_native.fileio import atomic_write
 from lrcn_native.metrics.classification import accuracy
@@ -21,34 +24,32 @@ def video_score(frame_probs):
     return p.reshape(-1, p.shape[-1]).mean(axis=0)
 
 
-def frame_probs_lrcn(net, frames, clip_length=16, stride=8, clips_per_forward=1, data="data",
+def frame_probs_lrcn(net, frames, clip_length=16, stride=8, clips_per_forward=1, transform=None, data="data",
                      cont="clip_markers", probs="probs"):
     """Scores a video with an LRCN net as the released classify_video.py does.
 
-    frames: F x K x C x H x W, each frame preprocessed as the net's input, in K views (K = 10 for the
-    10 crops of io.oversample, 1 without). The video is cut into the released test clips (clip_length
-    frames every stride frames, the last clip = the last clip_length frames: released_clip_starts); each
-    forward takes clips_per_forward clips, time-major: row t*B + b holds frame t of stream b, streams
-    being clip-major (b = clip*K + view), so one clip of 10 crops is the released deploy net's 16 x 10.
-    cont is 0 at t = 0, 1 elsewhere: each clip starts the LSTM afresh. probs must be T x B x classes.
-    Returns (clips * clip_length) x classes: each frame row's softmax averaged over its K views, clips
-    in the released order (rows that video_score averages).
+    frames: one entry per frame. Without ``transform`` it is F x K x C x H x W, each frame preprocessed as
+    the net's input in K views (K = 10 for the 10 crops of io.oversample, 1 without); ``transform(clip)``
+    instead makes a clip's entries into that T x K x C x H x W form (the released script transforms each
+    clip on its own: see released_views). The video is cut into the released test clips (clip_length frames
+    every stride frames, the last clip = the last clip_length frames: released_clip_starts); each forward
+    takes clips_per_forward clips, time-major: row t*B + b holds frame t of stream b, streams clip-major
+    (b = clip*K + view), so one clip of 10 crops is the released deploy net's 16 x 10. cont is 0 at t = 0,
+    1 elsewhere: each clip starts the LSTM afresh. probs must be T x B x classes.
+    Returns (clips * clip_length) x classes: each frame row's softmax averaged over its K views, clips in
+    the released order (the rows video_score averages).
     """
-    frames = np.asarray(frames, np.float32)
-    if frames.ndim != 5:
-        raise ValueError(f"frames must be F x views x C x H x W, got shape {frames.shape}")
     starts = released_clip_starts(len(frames), clip_length, stride)
-    k = frames.shape[1]
     rows = []
     for i in range(0, len(starts), clips_per_forward):
-        group = starts[i:i + clips_per_forward]
-        clips = np.stack([frames[s:s + clip_length] for s in group], axis=1)   # T x clips x K x C x H x W
-        batch = clips.reshape((clip_length * len(group) * k,) + frames.shape[2:])
-        _set_input(net, data, batch)
+        group = [_views(frames[s:s + clip_length], transform) for s in starts[i:i + clips_per_forward]]
+        k = group[0].shape[1]
+        batch = np.stack(group, axis=1)                              # T x clips x K x C x H x W
+        _set_input(net, data, batch.reshape((-1,) + batch.shape[3:]))
         markers = np.ones((clip_length, len(group) * k), np.float32)
         markers[0] = 0
-        _set_input(net, cont, markers if net.blobs[cont].data.ndim == 2
-                   else markers.reshape((-1,) + (1,) * (net.blobs[cont].data.ndim - 1)))
+        ndim = net.blobs[cont].data.ndim      # T x B, or (T*B) x 1 x 1 x 1 as the released deploy net
+        _set_input(net, cont, markers if ndim == 2 else markers.reshape((-1,) + (1,) * (ndim - 1)))
         net.forward()
         out = net.blobs[probs].data
         if out.shape[:2] != (clip_length, len(group) * k):
@@ -59,27 +60,107 @@ def frame_probs_lrcn(net, frames, clip_length=16, stride=8, clips_per_forward=1,
     return np.array(rows, np.float64)
 
 
-def frame_probs_single_frame(net, frames, batch_frames=16, data="data", probs="probs"):
+def frame_probs_single_frame(net, frames, batch_frames=16, transform=None, data="data", probs="probs"):
     """Scores a video with a single-frame net as the released classify_video.py does.
 
-    frames: F x K x C x H x W as for frame_probs_lrcn. Frames go batch_frames at a time, rows image-major
-    (row f*K + k, the order of io.oversample); probs is (batch_frames*K) x classes. As released, the
-    batch's probabilities are reshaped to K x batch_frames x classes and averaged over the first axis:
-    with K > 1 a returned row mixes several frames' crops (every K-th row of the batch), but each batch's
-    mean, and so video_score, is the mean over its frames and crops. Returns F x classes.
+    frames and transform as for frame_probs_lrcn (transform gets each batch of frames). Frames go
+    batch_frames at a time, rows image-major (row f*K + k, the order of io.oversample); probs is
+    (batch_frames*K) x classes. As released, a batch's probabilities are reshaped to K x batch_frames x
+    classes and averaged over the first axis: with K > 1 a returned row mixes several frames' crops (every
+    batch_frames-th row), but each batch's mean, and so video_score, is the mean over its frames and crops.
+    Returns F x classes.
     """
-    frames = np.asarray(frames, np.float32)
-    if frames.ndim != 5:
-        raise ValueError(f"frames must be F x views x C x H x W, got shape {frames.shape}")
-    k = frames.shape[1]
     rows = []
     for i in range(0, len(frames), batch_frames):
-        chunk = frames[i:i + batch_frames]
-        _set_input(net, data, chunk.reshape((-1,) + frames.shape[2:]))
+        chunk = _views(frames[i:i + batch_frames], transform)
+        _set_input(net, data, chunk.reshape((-1,) + chunk.shape[2:]))
         net.forward()
-        out = net.blobs[probs].data
-        rows.extend(out.reshape(k, len(chunk), -1).mean(axis=0))
+        rows.extend(net.blobs[probs].data.reshape(chunk.shape[1], len(chunk), -1).mean(axis=0))
     return np.array(rows, np.float64)
+
+
+def _views(frames, transform):
+    views = np.asarray(frames if transform is None else transform(frames), np.float32)
+    if views.ndim != 5:
+        raise ValueError(f"frame views must be frames x views x C x H x W, got shape {views.shape}")
+    return views
+
+
+# The released classify_video.py (LisaAnne/lisa-caffe-public, examples/LRCN_activity_recognition): frames
+# loaded in [0, 1] RGB, 10 crops of 227 x 227, then * 255, RGB -> BGR, minus a per-channel mean. Its means are
+# the training means swapped: 128 for RGB and (103.939, 116.779, 128.68) for flow (CAFFE_FACTS §1 has the
+# training data layer's: the reverse). We default to what the script did, since its numbers are the reference.
+RELEASED_MEAN = {"rgb": (128.0, 128.0, 128.0), "flow": (103.939, 116.779, 128.68)}
+RELEASED_CROP = (227, 227)
+RELEASED_MIN_HEIGHT = (240, 320)    # frames shorter than 240 px are resized to 240 x 320 first
+
+
+def load_video_frames(path):
+    """A video's frames: every image file in folder ``path`` in name order (the released script globbed
+    *.jpg unsorted, which is the file system's order; sorting gives the temporal order of its %04d names),
+    loaded as io.load_image (H x W x 3 RGB in [0, 1]) and resized to 240 x 320 when under 240 px high."""
+    if not os.path.isdir(path):
+        raise ValueError(f"{path}: not a folder of frames")
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg", ".png")))
+    if not names:
+        raise ValueError(f"{path}: no .jpg or .png frames")
+    frames = []
+    for name in names:
+        try:
+            im = io.load_image(os.path.join(path, name))
+        except OSError as e:
+            raise ValueError(f"{os.path.join(path, name)}: unreadable frame ({e})") from e
+        frames.append(io.resize_image(im, RELEASED_MIN_HEIGHT) if im.shape[0] < RELEASED_MIN_HEIGHT[0] else im)
+    if any(f.shape != frames[0].shape for f in frames):
+        raise ValueError(f"{path}: frames differ in size")
+    return frames
+
+
+def read_class_names(path):
+    """Class names by 0-based label from UCF-101's classInd.txt ("1 ApplyEyeMakeup": 1-based indices, in
+    order) or a file of one name a line."""
+    with open(path) as f:
+        lines = [line.split() for line in f if line.strip()]
+    if all(len(p) == 2 and p[0].isdigit() for p in lines):
+        if [int(p[0]) for p in lines] != list(range(1, len(lines) + 1)):
+            raise ValueError(f"{path}: class indices must run 1, 2, ... in order (classInd.txt)")
+        return [p[1] for p in lines]
+    bad = next((n for n, p in enumerate(lines, 1) if len(p) != 1), None)
+    if bad:
+        raise ValueError(f"{path}:{bad}: expected one class name a line or 'index name' on every line")
+    return [p[0] for p in lines]
+
+
+def released_views(images, mean, flow=False, crop=RELEASED_CROP):
+    """A clip's (or a single-frame batch's) H x W x 3 images -> len x 10 x 3 x h x w net inputs as released:
+    io.oversample's 10 crops (4 corners, centre, their mirrors; image-major), then io.Transformer's steps as
+    the script set them: to C x H x W, RGB -> BGR, * 255 and minus ``mean`` (BGR order), each step rounded
+    to float32 as pycaffe's in-place steps (done here on all crops at once).
+
+    flow: before the transform, the released script sets channel 0 (x-flow) to 1 - x on every crop row from
+    the 6th on, i.e. on the mirrors of the first image but on all 10 crops of the others (a quirk of its
+    batch indexing that its numbers include; io.oversample(flow=True) is the intended version)."""
+    crops = io.oversample(list(images), crop)
+    if flow:
+        crops[5:, :, :, 0] = 1 - crops[5:, :, :, 0]
+    x = crops.transpose(0, 3, 1, 2)[:, ::-1] * np.float32(255)
+    x -= np.asarray(mean, np.float64)[:, None, None]
+    return x.reshape((len(images), 10) + x.shape[1:])
+
+
+def classify_video(net, frames, flow=False, mean=None):
+    """One video (frames from load_video_frames) through a released deploy net, as classify_video.py:
+    an LSTM net (it has a "clip_markers" input) scores 16-frame clips every 8 frames, a single-frame net
+    batches of 16 frames, each with 10 crops. Returns (class, rows): rows are the per-frame-row softmax
+    averaged over crops, in clip order (frame_probs_lrcn / frame_probs_single_frame), class the argmax of
+    their mean."""
+    mean = RELEASED_MEAN["flow" if flow else "rgb"] if mean is None else mean
+    views = lambda images: released_views(images, mean, flow)
+    if "clip_markers" in net.inputs:
+        rows = frame_probs_lrcn(net, frames, transform=views)
+    else:
+        rows = frame_probs_single_frame(net, frames, transform=views)
+    return int(np.argmax(video_score(rows))), rows
 
 
 def _set_input(net, name, array):

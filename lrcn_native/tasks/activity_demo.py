@@ -246,32 +246,43 @@ class _Progress:
         return update
 
 
+def datasets(per_class, seed):
+    """The demo's data: {"RGB" | "Flow": (training videos, test videos, prepare)}, training labels, test labels.
+    Training videos are 17-24 frames (enough for a random 16-frame clip), test videos 24-40 (2 to 4 test
+    clips), 25 test videos per class; a video's flow images are one fewer than its frames."""
+    train_rgb, train_labels = synthetic_set(per_class, seed, min_frames=CLIP + 1, max_frames=24)
+    test_rgb, test_labels = synthetic_set(25, seed + 1)
+    data = {"RGB": (train_rgb, test_rgb, rgb_input),
+            "Flow": ([flow_images(v) for v in train_rgb], [flow_images(v) for v in test_rgb], flow_input)}
+    return data, train_labels, test_labels
+
+
+QUICK, FULL = (100, {"single frame": 100, "LRCN": 300}), (250, {"single frame": 300, "LRCN": 1000})
+BATCH = {"single frame": 128, "LRCN": 8}      # frames, clips: 128 frames an iteration either way
+
+
 def demo(out_dir, quick=False, seed=0):
     """Trains and evaluates single-frame and LRCN nets on RGB and flow of the synthetic set; prints the
     Table-1-shaped table, writes the per-video scores (.npz), loss curves and confusion matrices (PNG) under
     ``out_dir`` and returns the results dict."""
     t0 = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    per_class, iters = (100, {"single frame": 100, "LRCN": 300}) if quick else (250, {"single frame": 300, "LRCN": 1000})
-    batch = {"single frame": 128, "LRCN": 8}        # frames, clips: 128 frames an iteration either way
+    per_class, iters = QUICK if quick else FULL
     print(f"activity demo: {len(CLASSES)} classes ({'; '.join(CLASSES)}), {per_class} training and 25 test videos "
           f"per class, {SIZE} x {SIZE} frames; flow by Lucas-Kanade; single frame {iters['single frame']} and LRCN "
           f"{iters['LRCN']} iterations per input")
-    train_rgb, train_labels = synthetic_set(per_class, seed, min_frames=CLIP + 1, max_frames=24)
-    test_rgb, test_labels = synthetic_set(25, seed + 1)
-    data = {"RGB": (train_rgb, test_rgb, rgb_input),
-            "Flow": ([flow_images(v) for v in train_rgb], [flow_images(v) for v in test_rgb], flow_input)}
+    data, train_labels, test_labels = datasets(per_class, seed)
     print(f"  videos and flow ready ({time.perf_counter() - t0:.0f} s)")
 
     progress = _Progress(2 * sum(iters.values()))
-    scores, losses, results = {}, {}, {"config": {"classes": CLASSES, "train_videos": len(train_rgb),
-                                                  "test_videos": len(test_rgb), "iterations": iters, "seed": seed,
+    scores, losses, results = {}, {}, {"config": {"classes": CLASSES, "train_videos": len(train_labels),
+                                                  "test_videos": len(test_labels), "iterations": iters, "seed": seed,
                                                   "quick": quick}}
     for model in ("single frame", "LRCN"):
         for modality, (train_videos, test_videos, prepare) in data.items():
             name = f"{model} {modality}"
             tag = name.lower().replace(" ", "_")
-            net, losses[name] = train(model, train_videos, train_labels, prepare, iters[model], batch[model],
+            net, losses[name] = train(model, train_videos, train_labels, prepare, iters[model], BATCH[model],
                                       out_dir, tag, seed, progress(name))
             scores[name] = evaluate(model, net, test_videos, prepare, out_dir, tag)
             save_scores(os.path.join(out_dir, f"activity_scores_{tag}.npz"),
@@ -287,7 +298,7 @@ def demo(out_dir, quick=False, seed=0):
     results["per_class_accuracy"] = {k: (np.diag(cm) / cm.sum(axis=1)).tolist() for k, cm in confusion.items()}
     results["confusion"] = {k: cm.tolist() for k, cm in confusion.items()}
     results["final_loss"] = {k: float(np.mean(v[-20:])) for k, v in losses.items()}
-    print(f"\nvideo accuracy (%), {len(test_rgb)} test videos, chance {100 / len(CLASSES):.0f}%:")
+    print(f"\nvideo accuracy (%), {len(test_labels)} test videos, chance {100 / len(CLASSES):.0f}%:")
     print(format_table(table))
     try:
         plot_losses(os.path.join(out_dir, "activity_loss.png"), losses)
