@@ -172,3 +172,42 @@ def test_classify_video_refuses_a_missing_or_empty_folder(tmp_path, capsys):
     assert "not a folder of frames" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no .jpg or .png frames"):
         A.load_video_frames(str(tmp_path))
+
+
+@needs_original
+def test_evaluate_activity_scores_then_fuses(tmp_path, capsys):
+    prototxt, weights = _narrow_deploy("deploy_singleFrame.prototxt", tmp_path, seed=3)
+    root = tmp_path / "frames_root"
+    root.mkdir()
+    videos = ["Walk/v_Walk_g01_c01", "Run/v_Run_g01_c01", "Walk/v_Walk_g02_c01"]
+    for k, v in enumerate(videos):   # 2 frames each, the released layout root/<video>/
+        _frames(tmp_path, 2, seed=10 + k).rename(root / v.split("/")[1])
+    listing = tmp_path / "test.txt"
+    listing.write_text("".join(f"{v} {k % 2}\n" for k, v in enumerate(videos)))
+    common = ["evaluate-activity", "--list", str(listing), "--frames", str(root), "--model", str(prototxt),
+              "--weights", str(weights)]
+    assert main(common + ["--scores", str(tmp_path / "rgb.npz"), "--json", str(tmp_path / "rgb.json")]) == 0
+    assert main(common + ["--flow", "--scores", str(tmp_path / "flow.npz")]) == 0
+    names, labels, rgb = A.load_scores(str(tmp_path / "rgb.npz"))
+    assert names.tolist() == videos and labels.tolist() == [0, 1, 0]
+    # Each video's score is classify_video's mean row.
+    net = caffe.Net(str(prototxt), caffe.TEST, weights=str(weights))
+    _, rows = A.classify_video(net, A.load_video_frames(str(root / "v_Run_g01_c01")))
+    np.testing.assert_allclose(rgb[1], rows.mean(0), rtol=1e-12)
+    report = json.load(open(tmp_path / "rgb.json"))
+    assert report["accuracy"] == pytest.approx(100 * np.mean(rgb.argmax(1) == labels))
+    assert report["per_class_accuracy"][2:] == [None] * 3 and np.sum(report["confusion"]) == 3
+    # Fusion re-scored from the saved scores alone, with any weight.
+    capsys.readouterr()
+    assert main(["evaluate-activity", "--rgb-scores", str(tmp_path / "rgb.npz"), "--flow-scores",
+                 str(tmp_path / "flow.npz"), "--fusion", "0.5", "0.37", "--json", str(tmp_path / "t.json")]) == 0
+    _, _, flow = A.load_scores(str(tmp_path / "flow.npz"))
+    assert json.load(open(tmp_path / "t.json"))["table"] == pytest.approx(A.table_row(labels, rgb, flow, (0.5, 0.37)))
+    assert "0.37 RGB" in capsys.readouterr().out
+    # A missing frame folder is named before any video is scored.
+    listing.write_text("Walk/v_Walk_g09_c01 0\n")
+    assert main(common + ["--scores", str(tmp_path / "x.npz")]) == 1
+    assert "v_Walk_g09_c01: no frame folder" in capsys.readouterr().err
+    listing.write_text("Walk/v_Walk_g01_c01\n")
+    with pytest.raises(ValueError, match="test.txt:1: expected"):
+        A.read_video_list(str(listing))

@@ -6,7 +6,7 @@ import numpy as np
 from lrcn_native import io
 from lrcn_native.data.clips import released_clip_starts
 from lrcn_native.fileio import atomic_write
-from lrcn_native.metrics.classification import accuracy
+from lrcn_native.metrics.classification import accuracy, confusion_matrix, per_class_accuracy
 
 # The paper's fusion weights w on RGB: w*RGB + (1-w)*flow.
 PAPER_FUSION_WEIGHTS = (1 / 2, 1 / 3)
@@ -161,6 +161,55 @@ def classify_video(net, frames, flow=False, mean=None):
     else:
         rows = frame_probs_single_frame(net, frames, transform=views)
     return int(np.argmax(video_score(rows))), rows
+
+
+def read_video_list(path):
+    """[(video, label)] from a list of '<Class>/<video> <label>' lines (0-based labels), as the released
+    ucf101_split1_testVideos.txt."""
+    out = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise ValueError(f"{path}:{n}: expected '<video> <label>', got {line.strip()!r}")
+            out.append((parts[0], int(parts[1])))
+    if not out:
+        raise ValueError(f"{path}: no videos")
+    return out
+
+
+def video_folder(root, video):
+    """The frame folder of list entry ``video`` ('Class/v_Class_g01_c01'): root/v_Class_g01_c01 as the
+    released script's layout, else root/Class/v_Class_g01_c01."""
+    candidates = [os.path.join(root, os.path.basename(video)), os.path.join(root, video)]
+    for path in candidates:
+        if os.path.isdir(path):
+            return path
+    raise ValueError(f"{video}: no frame folder ({' or '.join(candidates)})")
+
+
+def evaluate_videos(net, root, videos, flow=False, mean=None, progress=None):
+    """Video scores (V x classes) of the (video, label) list under frame root ``root`` with classify_video;
+    ``progress(i, n)`` is called after each video."""
+    scores = []
+    for i, (video, _) in enumerate(videos):
+        _, rows = classify_video(net, load_video_frames(video_folder(root, video)), flow=flow, mean=mean)
+        scores.append(video_score(rows))
+        if progress:
+            progress(i + 1, len(videos))
+    return np.array(scores)
+
+
+def summary(labels, scores):
+    """Video accuracy (%), per-class accuracy (%, None for a class without videos) and the confusion matrix
+    of video scores V x classes, as a JSON-ready dict."""
+    predictions = np.argmax(scores, axis=1)
+    per_class = per_class_accuracy(labels, predictions, scores.shape[1])
+    return {"videos": len(labels), "accuracy": 100 * accuracy(labels, predictions),
+            "per_class_accuracy": [None if np.isnan(a) else 100 * a for a in per_class],
+            "confusion": confusion_matrix(labels, predictions, scores.shape[1]).tolist()}
 
 
 def _set_input(net, name, array):
