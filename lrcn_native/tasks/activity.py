@@ -1,4 +1,6 @@
-"""Activity recognition (LRCN §4.1): video scores, late fusion and the Table-1-shaped results."""
+"""Activity recognition (LRCN §4.1): nets scored over videos as the released classify_video.py (clips,
+10 crops, its means and quirks), video scores, late fusion, accuracy / per-class / confusion, and the
+Table-1-shaped results; per-video scores saved so fusion is re-scored without the nets."""
 import os
 
 import numpy as np

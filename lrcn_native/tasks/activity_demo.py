@@ -1,19 +1,18 @@
-"""The activity part of `lrcn demo`: LRCN's Table 1 on a synthetic video set where no single frame tells the
+"""The activity part of `lrcn demo`: LRCN's Table 1 on synthetic videos where no single frame tells the
 classes apart, trained and evaluated on the CPU in minutes.
 
-Each video shows one textured disk at a random place. Its texture slides inside the disk along a random axis,
-back and forth at 0.5 px a frame, reversing every MOTION_PERIOD frames (4 or 8); its colour alternates between
-two colours of equal luminance every COLOUR_PERIOD frames (4 or 8), from a random phase. The four classes are
-the four (motion period, colour period) pairs. So:
-- one RGB frame is at chance (any colour, any place, in every class), and so is one flow frame (the same
-  speed along the same random axes in every class);
-- a clip of RGB frames shows the colour period (and the slide only faintly: a sub-pixel texture shift);
-- a clip of flow frames shows the motion period but not the colour, because flow is computed on grey
-  frames, where the two colours are the same: RGB and flow are complementary, as in the paper, and their
-  late fusion can name the class.
+Each video is a smooth random texture filling the frame. It slides at 0.5 px a frame in one of three
+directions 120 degrees apart, turning to the next every 1-3 frames, clockwise or counter-clockwise; and
+it is tinted with one of three colours of equal luma, changing every 1-3 frames, forward or backward
+through them. The four classes are the (turn, colour order) pairs. So:
+- one RGB frame is at chance (every colour in every class), and so is one flow frame (every direction);
+- RGB clips show the colour order (the sub-pixel slide only faintly): LRCN on RGB can reach 50%;
+- flow clips show the turn but not the colours, flow being computed on luma, where the three are the
+  same: LRCN on flow can reach 50% too, and their late fusion can name the class (RGB and flow are
+  complementary, as in the paper).
 Flow comes from the package's flow code (numpy Lucas-Kanade on luma) stored as LRCN's flow images; the nets
-are the paper's two, at demo scale: a small CNN per frame with a classifier (single frame) or followed by an
-LSTM over 16-frame time-major clips with cont markers (LRCN), trained with Caffe's SGD solver and evaluated
+are the paper's two at demo scale: a small CNN per frame with a classifier (single frame) or followed by an
+LSTM over 16-frame time-major clips with cont markers (LRCN), trained with Caffe's Adam solver and evaluated
 with the released protocol (tasks/activity.py).
 """
 import os
@@ -34,8 +33,8 @@ SPEED = 0.5                # texture slide, px per frame: sub-pixel, so one-step
 # flow is computed from. Pink, teal, olive.
 COLOURS = np.array([[200.0, 100.0, 150.0], [100.0, 150.0, 154.8], [120.0, 160.0, 50.9]])
 SEGMENT = (1, 3)           # frames per direction or per colour: drawn per video, in [1, 3]
-# motion turning counter-clockwise / clockwise, colours cycling forward / backward
-CLASSES = [f"{m}, colours {c}" for m in ("ccw", "cw") for c in ("fwd", "back")]
+# motion turning clockwise / counter-clockwise on screen (y points down), colours cycling forward / backward
+CLASSES = [f"{m}, colours {c}" for m in ("cw", "ccw") for c in ("fwd", "back")]
 LUMA = np.array([0.299, 0.587, 0.114])
 RGB_MEAN = np.array([103.939, 116.779, 128.68], np.float32)   # BGR, the released (128.68 sic: CAFFE_FACTS §1)
 
@@ -50,8 +49,8 @@ def _cycle(n, step, rng):
 def synthetic_video(label, n_frames, rng):
     """One video of class ``label``: n_frames x SIZE x SIZE x 3 uint8 RGB.
 
-    The texture slides in one of three directions 120 degrees apart, taking them in counter-clockwise or
-    clockwise order; the colour goes through the three in forward or backward order.
+    The texture slides in one of three directions 120 degrees apart, taking them in clockwise or
+    counter-clockwise order; the colour goes through the three in forward or backward order.
     """
     turn, order = (1, -1)[label // 2], (1, -1)[label % 2]
     angle = np.pi / 2 + 2 * np.pi / 3 * _cycle(n_frames, turn, rng)           # down, up-left, up-right
