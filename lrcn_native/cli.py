@@ -365,7 +365,7 @@ def cmd_classify_video(args):
     _mode(args.gpu)
     frames = A.load_video_frames(args.frames)          # before the net: a bad folder fails fast
     net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
-    label, rows = A.classify_video(net, frames, flow=args.flow, mean=args.mean)
+    label, rows = A.classify_video(net, frames, flow=args.flow, mean=args.mean, crops=not args.no_crops)
     name = args.classes and A.read_class_names(args.classes)[label]
     print(f"{args.frames}: class {label}" + (f" ({name})" if name else ""))
     if args.json:
@@ -401,8 +401,8 @@ def cmd_evaluate_activity(args):
             A.video_folder(args.frames, video)
         _mode(args.gpu)
         net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
-        scores = A.evaluate_videos(net, args.frames, videos, flow=args.flow, mean=args.mean,
-                                   progress=lambda i, n: print(f"  {i}/{n} videos", file=sys.stderr, flush=True))
+        progress = lambda i, n: print(f"  {i}/{n} videos", file=sys.stderr, flush=True)
+        scores = A.evaluate_videos(net, args.frames, videos, args.flow, args.mean, not args.no_crops, progress)
         labels = np.array([label for _, label in videos])
         A.save_scores(args.scores, [v for v, _ in videos], labels, scores)
         result = A.summary(labels, scores)
@@ -537,6 +537,7 @@ def main(argv=None):
     p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"),
                    help="per-channel mean after RGB -> BGR (default: the released script's, 128 for RGB, "
                         "103.939 116.779 128.68 for flow)")
+    p.add_argument("--no-crops", action="store_true", help="one view per frame (resized to 227 x 227), not 10 crops")
     p.add_argument("--classes", help="class names, one per line or 'index name' as UCF-101's classInd.txt")
     p.add_argument("--json", help="write the class and the per-frame-row probabilities (crop means, clip order)")
     p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
@@ -549,6 +550,7 @@ def main(argv=None):
     p.add_argument("--weights", help="trained .caffemodel")
     p.add_argument("--flow", action="store_true", help="the frames are flow images")
     p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"), help="as classify-video")
+    p.add_argument("--no-crops", action="store_true", help="one view per frame (resized), not 10 crops")
     p.add_argument("--limit", type=int, default=None, help="only the first N videos of the list")
     p.add_argument("--scores", help="write the per-video scores here (.npz), for fusion without the nets")
     p.add_argument("--rgb-scores", help="fusion: RGB scores (.npz from a scoring run)")

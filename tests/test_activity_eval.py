@@ -116,6 +116,9 @@ def test_released_views_are_the_transformer_on_oversampled_crops():
     flipped = np.stack([t.preprocess("data", c) for c in crops]).reshape(2, 10, 3, 227, 227)
     np.testing.assert_array_equal(A.released_views(images, mean, flow=True), flipped)
     assert (flipped[0, :5] == expect[0, :5]).all() and (flipped[1, :5, 2] != expect[1, :5, 2]).all()
+    # Without crops: the Transformer's own resize of the whole frame, one view.
+    whole = np.stack([t.preprocess("data", im) for im in images])[:, None]
+    np.testing.assert_array_equal(A.released_views(images, mean, flow=True, crops=False), whole)
 
 
 def test_lrcn_clip_scoring_with_a_tiny_net(tmp_path):
@@ -194,6 +197,12 @@ def test_evaluate_activity_scores_then_fuses(tmp_path, capsys):
     net = caffe.Net(str(prototxt), caffe.TEST, weights=str(weights))
     _, rows = A.classify_video(net, A.load_video_frames(str(root / "v_Run_g01_c01")))
     np.testing.assert_allclose(rgb[1], rows.mean(0), rtol=1e-12)
+    # One resized view per frame instead of 10 crops.
+    assert main(common + ["--no-crops", "--scores", str(tmp_path / "whole.npz")]) == 0
+    _, rows = A.classify_video(net, A.load_video_frames(str(root / "v_Run_g01_c01")), crops=False)
+    whole = A.load_scores(str(tmp_path / "whole.npz"))[2]
+    np.testing.assert_allclose(whole[1], rows.mean(0), rtol=1e-12)
+    assert np.abs(whole - rgb).max() > 1e-6
     report = json.load(open(tmp_path / "rgb.json"))
     assert report["accuracy"] == pytest.approx(100 * np.mean(rgb.argmax(1) == labels))
     assert report["per_class_accuracy"][2:] == [None] * 3 and np.sum(report["confusion"]) == 3

@@ -133,7 +133,7 @@ def read_class_names(path):
     return [p[0] for p in lines]
 
 
-def released_views(images, mean, flow=False, crop=RELEASED_CROP):
+def released_views(images, mean, flow=False, crops=True, crop=RELEASED_CROP):
     """A clip's (or a single-frame batch's) H x W x 3 images -> len x 10 x 3 x h x w net inputs as released:
     io.oversample's 10 crops (4 corners, centre, their mirrors; image-major), then io.Transformer's steps as
     the script set them: to C x H x W, RGB -> BGR, * 255 and minus ``mean`` (BGR order), each step rounded
@@ -141,23 +141,29 @@ def released_views(images, mean, flow=False, crop=RELEASED_CROP):
 
     flow: before the transform, the released script sets channel 0 (x-flow) to 1 - x on every crop row from
     the 6th on, i.e. on the mirrors of the first image but on all 10 crops of the others (a quirk of its
-    batch indexing that its numbers include; io.oversample(flow=True) is the intended version)."""
-    crops = io.oversample(list(images), crop)
-    if flow:
-        crops[5:, :, :, 0] = 1 - crops[5:, :, :, 0]
-    x = crops.transpose(0, 3, 1, 2)[:, ::-1] * np.float32(255)
+    batch indexing that its numbers include; io.oversample(flow=True) is the intended version).
+    crops=False: one view per image, the whole frame resized to ``crop`` (what io.Transformer does with a
+    frame larger than the input), no mirror and so no flow quirk: len x 1 x 3 x h x w.
+    """
+    if crops:
+        views = io.oversample(list(images), crop)
+        if flow:
+            views[5:, :, :, 0] = 1 - views[5:, :, :, 0]
+    else:
+        views = np.stack([io.resize_image(np.asarray(im, np.float32), crop) for im in images])
+    x = views.transpose(0, 3, 1, 2)[:, ::-1] * np.float32(255)
     x -= np.asarray(mean, np.float64)[:, None, None]
-    return x.reshape((len(images), 10) + x.shape[1:])
+    return x.reshape((len(images), -1) + x.shape[1:])
 
 
-def classify_video(net, frames, flow=False, mean=None):
+def classify_video(net, frames, flow=False, mean=None, crops=True):
     """One video (frames from load_video_frames) through a released deploy net, as classify_video.py:
     an LSTM net (it has a "clip_markers" input) scores 16-frame clips every 8 frames, a single-frame net
-    batches of 16 frames, each with 10 crops. Returns (class, rows): rows are the per-frame-row softmax
+    batches of 16 frames, each with 10 crops (or, crops=False, the whole frame resized). Returns (class, rows): rows are the per-frame-row softmax
     averaged over crops, in clip order (frame_probs_lrcn / frame_probs_single_frame), class the argmax of
     their mean."""
     mean = RELEASED_MEAN["flow" if flow else "rgb"] if mean is None else mean
-    views = lambda images: released_views(images, mean, flow)
+    views = lambda images: released_views(images, mean, flow, crops)
     if "clip_markers" in net.inputs:
         rows = frame_probs_lrcn(net, frames, transform=views)
     else:
@@ -192,12 +198,12 @@ def video_folder(root, video):
     raise ValueError(f"{video}: no frame folder ({' or '.join(candidates)})")
 
 
-def evaluate_videos(net, root, videos, flow=False, mean=None, progress=None):
+def evaluate_videos(net, root, videos, flow=False, mean=None, crops=True, progress=None):
     """Video scores (V x classes) of the (video, label) list under frame root ``root`` with classify_video;
     ``progress(i, n)`` is called after each video."""
     scores = []
     for i, (video, _) in enumerate(videos):
-        _, rows = classify_video(net, load_video_frames(video_folder(root, video)), flow=flow, mean=mean)
+        _, rows = classify_video(net, load_video_frames(video_folder(root, video)), flow, mean, crops)
         scores.append(video_score(rows))
         if progress:
             progress(i + 1, len(videos))
