@@ -217,6 +217,11 @@ def test_evaluate_activity_scores_then_fuses(tmp_path, capsys):
     listing.write_text("Walk/v_Walk_g09_c01 0\n")
     assert main(common + ["--scores", str(tmp_path / "x.npz")]) == 1
     assert "v_Walk_g09_c01: no frame folder" in capsys.readouterr().err
+    # A video too short for one clip of the LSTM net is named.
+    lstm_prototxt, lstm_weights = _narrow_deploy("deploy_lstm.prototxt", tmp_path, seed=4)
+    net = caffe.Net(str(lstm_prototxt), caffe.TEST, weights=str(lstm_weights))
+    with pytest.raises(ValueError, match="v_Run_g01_c01: a video of 2 frames is shorter than one clip of 16"):
+        A.evaluate_videos(net, str(root), [("Run/v_Run_g01_c01", 1)])
     listing.write_text("Walk/v_Walk_g01_c01\n")
     with pytest.raises(ValueError, match="test.txt:1: expected"):
         A.read_video_list(str(listing))

@@ -203,7 +203,11 @@ def evaluate_videos(net, root, videos, flow=False, mean=None, crops=True, progre
     ``progress(i, n)`` is called after each video."""
     scores = []
     for i, (video, _) in enumerate(videos):
-        _, rows = classify_video(net, load_video_frames(video_folder(root, video)), flow, mean, crops)
+        folder = video_folder(root, video)
+        try:
+            _, rows = classify_video(net, load_video_frames(folder), flow, mean, crops)
+        except ValueError as e:          # e.g. a video shorter than a clip: say which
+            raise ValueError(f"{folder}: {e}") from e
         scores.append(video_score(rows))
         if progress:
             progress(i + 1, len(videos))
