@@ -22,9 +22,8 @@ import numpy as np
 
 from ..data.clips import repeat_labels, time_major
 from ..data.flow import flow_to_image, lucas_kanade
-from ..metrics.classification import confusion_matrix
 from .activity import (format_table, frame_probs_lrcn, frame_probs_single_frame, fuse, plot_confusion,
-                       save_scores, table_row, video_score)
+                       save_scores, summary, table_row, video_score)
 
 SIZE = 32                  # frames are SIZE x SIZE RGB
 CLIP = 16                  # frames per clip, as released
@@ -291,13 +290,12 @@ def demo(out_dir, quick=False, seed=0):
     models = {"Single frame": "single frame", "LRCN": "LRCN"}
     table = {row: table_row(test_labels, scores[f"{m} RGB"], scores[f"{m} Flow"]) for row, m in models.items()}
     results["table"] = table
-    confusion = {}
-    for row, m in models.items():
-        for column, s in (("RGB", scores[f"{m} RGB"]), ("Flow", scores[f"{m} Flow"]),
-                          ("1/2 RGB", fuse(scores[f"{m} RGB"], scores[f"{m} Flow"], 1 / 2))):
-            confusion[f"{row}, {column}"] = confusion_matrix(test_labels, s.argmax(axis=1), len(CLASSES))
-    results["per_class_accuracy"] = {k: (np.diag(cm) / cm.sum(axis=1)).tolist() for k, cm in confusion.items()}
-    results["confusion"] = {k: cm.tolist() for k, cm in confusion.items()}
+    reports = {f"{row}, {column}": summary(test_labels, s) for row, m in models.items() for column, s in
+               (("RGB", scores[f"{m} RGB"]), ("Flow", scores[f"{m} Flow"]),
+                ("1/2 RGB", fuse(scores[f"{m} RGB"], scores[f"{m} Flow"], 1 / 2)))}
+    confusion = {k: r["confusion"] for k, r in reports.items()}
+    results["per_class_accuracy"] = {k: r["per_class_accuracy"] for k, r in reports.items()}
+    results["confusion"] = confusion
     results["final_loss"] = {k: float(np.mean(v[-20:])) for k, v in losses.items()}
     print(f"\nvideo accuracy (%), {len(test_labels)} test videos, chance {100 / len(CLASSES):.0f}%:")
     print(format_table(table))
