@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .fileio import atomic_write
+from .fileio import atomic_write, atomic_write_text
 
 log = logging.getLogger("lrcn_native")
 
@@ -384,6 +384,67 @@ def cmd_caption(args):
     return 0
 
 
+def cmd_classify_video(args):
+    """One video through a released activity deploy net (LSTM or single frame), as classify_video.py."""
+    import json
+
+    import lrcn_native as caffe
+    from lrcn_native.tasks import activity as A
+    _mode(args.gpu)
+    frames = A.load_video_frames(args.frames)          # before the net: a bad folder fails fast
+    net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
+    label, rows = A.classify_video(net, frames, flow=args.flow, mean=args.mean, crops=not args.no_crops)
+    name = args.classes and A.read_class_names(args.classes)[label]
+    print(f"{args.frames}: class {label}" + (f" ({name})" if name else ""))
+    if args.json:
+        result = {"video": args.frames, "class": label, "frames": len(frames), "rows": rows.tolist()}
+        if name:
+            result["class_name"] = name
+        atomic_write_text(args.json, json.dumps(result))
+    return 0
+
+
+def cmd_evaluate_activity(args):
+    """Video accuracy of a deploy net over a list of videos (scores saved), or Table-1 fusion of saved scores."""
+    import json
+
+    from lrcn_native.tasks import activity as A
+    result = {}
+    if args.rgb_scores or args.flow_scores:
+        if not (args.rgb_scores and args.flow_scores) or args.model:
+            raise ValueError("fusion takes --rgb-scores and --flow-scores (and no --model)")
+        (v1, labels, rgb), (v2, labels2, flow) = A.load_scores(args.rgb_scores), A.load_scores(args.flow_scores)
+        if v1.tolist() != v2.tolist() or labels.tolist() != labels2.tolist():
+            raise ValueError(f"{args.rgb_scores} and {args.flow_scores} score different videos or labels")
+        result["table"] = A.table_row(labels, rgb, flow, args.fusion)
+        print(A.format_table({"video accuracy %": result["table"]}))
+        matrices = {c: A.confusion_matrix(labels, s.argmax(axis=1), rgb.shape[1]) for c, s in
+                    (("RGB", rgb), ("Flow", flow), (f"{args.fusion[0]:g} RGB", A.fuse(rgb, flow, args.fusion[0])))}
+    else:
+        import lrcn_native as caffe
+        if not (args.list and args.frames and args.model and args.weights and args.scores):
+            raise ValueError("scoring takes --list, --frames, --model, --weights and --scores")
+        videos = A.read_video_list(args.list)[:args.limit]
+        for video, _ in videos:          # every folder checked before the first (slow) video
+            A.video_folder(args.frames, video)
+        _mode(args.gpu)
+        net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
+        progress = lambda i, n: print(f"  {i}/{n} videos", file=sys.stderr, flush=True)
+        scores = A.evaluate_videos(net, args.frames, videos, args.flow, args.mean, not args.no_crops, progress)
+        labels = np.array([label for _, label in videos])
+        A.save_scores(args.scores, [v for v, _ in videos], labels, scores)
+        result = A.summary(labels, scores)
+        print(f"video accuracy {result['accuracy']:.2f}% over {len(videos)} videos; scores: {args.scores}")
+        matrices = {"flow" if args.flow else "RGB": np.array(result["confusion"])}
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=1))
+    if args.plot:
+        classes = len(next(iter(matrices.values())))
+        names = A.read_class_names(args.classes) if args.classes else [str(i) for i in range(classes)]
+        A.plot_confusion(args.plot, matrices, names)
+    return 0
+
+
 def cmd_score(args):
     """BLEU-1..4, CIDEr-D and ROUGE-L of a COCO results file against COCO reference captions."""
     import json
@@ -438,13 +499,14 @@ def cmd_demo(args):
 
 
 def main(argv=None):
+    from .tasks import demo
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_GlogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
-    p.add_argument("parts", nargs="*", help="parts to run (default: all): captioning, video (video description)")
+    p.add_argument("parts", nargs="*", help=f"parts to run (default: all): {', '.join(demo.PARTS)}")
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
     p.add_argument("--seed", type=int, default=0)
@@ -528,6 +590,39 @@ def main(argv=None):
     p.add_argument("--stage", action="append",
                    help="NetState stage of the deploy net (repeatable): unfactored, 2-layer (default: factored)")
     p.set_defaults(func=cmd_caption)
+    p = sub.add_parser("classify-video", help="one video through a released activity deploy net (classify_video.py)")
+    p.add_argument("frames", help="folder of the video's frames (*.jpg / *.png, in name order)")
+    p.add_argument("--model", required=True, help="deploy net: deploy_lstm.prototxt or deploy_singleFrame.prototxt")
+    p.add_argument("--weights", required=True, help="trained .caffemodel")
+    p.add_argument("--flow", action="store_true", help="the frames are flow images (flow mean, the x-flow quirk)")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"),
+                   help="per-channel mean after RGB -> BGR (default: the released script's, 128 for RGB, "
+                        "103.939 116.779 128.68 for flow)")
+    p.add_argument("--no-crops", action="store_true", help="one view per frame (resized to 227 x 227), not 10 crops")
+    p.add_argument("--classes", help="class names, one per line or 'index name' as UCF-101's classInd.txt")
+    p.add_argument("--json", help="write the class and the per-frame-row probabilities (crop means, clip order)")
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.set_defaults(func=cmd_classify_video)
+    p = sub.add_parser("evaluate-activity", help="video accuracy of an activity net over a video list, or "
+                                                 "late fusion (Table 1) of saved RGB and flow scores")
+    p.add_argument("--list", help="videos: '<Class>/<video> <label>' lines (ucf101_split1_testVideos.txt)")
+    p.add_argument("--frames", help="frame root: <root>/<video>/ (or <root>/<Class>/<video>/) per video")
+    p.add_argument("--model", help="deploy net (deploy_lstm.prototxt or deploy_singleFrame.prototxt)")
+    p.add_argument("--weights", help="trained .caffemodel")
+    p.add_argument("--flow", action="store_true", help="the frames are flow images")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"), help="as classify-video")
+    p.add_argument("--no-crops", action="store_true", help="one view per frame (resized), not 10 crops")
+    p.add_argument("--limit", type=int, default=None, help="only the first N videos of the list")
+    p.add_argument("--scores", help="write the per-video scores here (.npz), for fusion without the nets")
+    p.add_argument("--rgb-scores", help="fusion: RGB scores (.npz from a scoring run)")
+    p.add_argument("--flow-scores", help="fusion: flow scores of the same videos")
+    p.add_argument("--fusion", type=float, nargs="+", default=[1 / 2, 1 / 3], metavar="W",
+                   help="fusion weights w of w*RGB + (1-w)*flow (default: the paper's 1/2 and 1/3)")
+    p.add_argument("--classes", help="class names for the plot (classInd.txt or one name a line)")
+    p.add_argument("--json", help="write accuracy, per-class accuracy and confusion (or the fusion row) here")
+    p.add_argument("--plot", help="confusion matrix PNG (needs matplotlib: pip install 'lrcn_native[plot]')")
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    p.set_defaults(func=cmd_evaluate_activity)
     p = sub.add_parser("score", help="BLEU-1..4, CIDEr-D, ROUGE-L of results against reference captions")
     p.add_argument("--refs", required=True, help="COCO captions_*.json")
     p.add_argument("--results", required=True, help="COCO results JSON ([{image_id, caption}])")

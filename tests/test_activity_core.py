@@ -95,6 +95,7 @@ def test_lucas_kanade_recovers_known_shift():
     yy, xx = np.mgrid[0:48, 0:48].astype(float)
     tex = lambda x, y: np.sin(0.3 * x + 0.1 * y) + np.cos(0.2 * y - 0.15 * x) + 0.5 * np.sin(0.25 * (x + y))
     flow = lucas_kanade(tex(xx, yy), tex(xx - dx, yy - dy))
+    assert flow.shape == (48, 48, 2)
     inner = flow[8:-8, 8:-8]   # away from the replicated borders
     # The one-step linearisation errs by O(d^2 * curvature): under 0.01 px mean here; 0.05 leaves margin.
     assert np.abs(inner[..., 0] - dx).mean() < 0.05 and np.abs(inner[..., 1] - dy).mean() < 0.05

@@ -3,8 +3,7 @@
 Each part is a ``demo(out_dir, quick=False, seed=0) -> dict`` in its task module: it prints its own tables
 and progress, writes its files under ``out_dir`` and returns its results. This driver runs the parts asked
 for (all by default, in PARTS' order) and writes their results together as ``out_dir/results.json``.
-Parts join as their experiments land: captioning (issue 11), video description (issue 12); activity
-recognition when its does.
+Parts: activity recognition (issue 10), captioning (issue 11), video description (issue 12).
 """
 import importlib
 import json
@@ -15,6 +14,7 @@ from ..fileio import atomic_write_text
 
 # part name -> "module:function" (imported when run, so one part's dependencies never load for another)
 PARTS = {
+    "activity": "lrcn_native.tasks.activity_demo:demo",
     "captioning": "lrcn_native.tasks.captioning_demo:demo",
     "video": "lrcn_native.tasks.video_demo:demo",
 }
