@@ -594,10 +594,10 @@ def main(argv=None):
     p.add_argument("frames", help="folder of the video's frames (*.jpg / *.png, in name order)")
     p.add_argument("--model", required=True, help="deploy net: deploy_lstm.prototxt or deploy_singleFrame.prototxt")
     p.add_argument("--weights", required=True, help="trained .caffemodel")
-    p.add_argument("--flow", action="store_true", help="the frames are flow images (flow mean, the x-flow quirk)")
+    p.add_argument("--flow", action="store_true", help="the frames are flow images (flow mean; single-frame nets: the x-flow quirk)")
     p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"),
-                   help="per-channel mean after RGB -> BGR (default: the released script's, 128 for RGB, "
-                        "103.939 116.779 128.68 for flow)")
+                   help="per-channel mean after RGB -> BGR (default: the released script's, 103.939 116.779 "
+                        "128.68 for RGB, 128 for flow)")
     p.add_argument("--no-crops", action="store_true", help="one view per frame (resized to 227 x 227), not 10 crops")
     p.add_argument("--classes", help="class names, one per line or 'index name' as UCF-101's classInd.txt")
     p.add_argument("--json", help="write the class and the per-frame-row probabilities (crop means, clip order)")

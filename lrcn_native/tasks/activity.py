@@ -88,11 +88,11 @@ def _views(frames, transform):
     return views
 
 
-# The released classify_video.py (LisaAnne/lisa-caffe-public, examples/LRCN_activity_recognition): frames
-# loaded in [0, 1] RGB, 10 crops of 227 x 227, then * 255, RGB -> BGR, minus a per-channel mean. Its means are
-# the training means swapped: 128 for RGB and (103.939, 116.779, 128.68) for flow (CAFFE_FACTS §1 has the
-# training data layer's: the reverse). We default to what the script did, since its numbers are the reference.
-RELEASED_MEAN = {"rgb": (128.0, 128.0, 128.0), "flow": (103.939, 116.779, 128.68)}
+# The released classify_video.py (LisaAnne/lisa-caffe-public@49b8643d, examples/LRCN_activity_recognition):
+# frames loaded in [0, 1] RGB, 10 crops of 227 x 227, then * 255, RGB -> BGR, minus a per-channel mean: the
+# training means, (B, G, R) = (103.939, 116.779, 128.68) for RGB and 128 for flow. (The script's first commit,
+# 25e18139, had them swapped; its next, 9857c660 "Corrected mean values", set these.)
+RELEASED_MEAN = {"rgb": (103.939, 116.779, 128.68), "flow": (128.0, 128.0, 128.0)}
 RELEASED_CROP = (227, 227)
 RELEASED_MIN_HEIGHT = (240, 320)    # frames shorter than 240 px are resized to 240 x 320 first
 
@@ -139,7 +139,7 @@ def released_views(images, mean, flow=False, crops=True, crop=RELEASED_CROP):
     the script set them: to C x H x W, RGB -> BGR, * 255 and minus ``mean`` (BGR order), each step rounded
     to float32 as pycaffe's in-place steps (done here on all crops at once).
 
-    flow: before the transform, the released script sets channel 0 (x-flow) to 1 - x on every crop row from
+    flow: (single-frame nets only, as released) before the transform, the released script sets channel 0 (x-flow) to 1 - x on every crop row from
     the 6th on, i.e. on the mirrors of the first image but on all 10 crops of the others (a quirk of its
     batch indexing that its numbers include; io.oversample(flow=True) is the intended version).
     crops=False: one view per image, the whole frame resized to ``crop`` (what io.Transformer does with a
@@ -163,8 +163,10 @@ def classify_video(net, frames, flow=False, mean=None, crops=True):
     averaged over crops, in clip order (frame_probs_lrcn / frame_probs_single_frame), class the argmax of
     their mean."""
     mean = RELEASED_MEAN["flow" if flow else "rgb"] if mean is None else mean
-    views = lambda images: released_views(images, mean, flow, crops)
-    if "clip_markers" in net.inputs:
+    lstm = "clip_markers" in net.inputs
+    # The x-flow quirk is the single-frame path's only: the script has it commented out for the LSTM nets.
+    views = lambda images: released_views(images, mean, flow and not lstm, crops)
+    if lstm:
         rows = frame_probs_lrcn(net, frames, transform=views)
     else:
         rows = frame_probs_single_frame(net, frames, transform=views)
