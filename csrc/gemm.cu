@@ -36,6 +36,8 @@
 // A or B, as BLAS does); K == 0 gives C = beta·C.
 #include "gemm.h"
 
+#include "device.h"
+
 namespace lrcn {
 namespace {
 
@@ -218,9 +220,7 @@ void launch(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const 
 void gemm_gpu(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc, cudaStream_t stream) {
   if (M <= 0 || N <= 0) return;
-  int device = 0, sms = 0;
-  LRCN_CUDA_CHECK(cudaGetDevice(&device));
-  LRCN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int sms = sm_count();
   auto tiles = [&](int bm, int bn) { return ((int64_t)M + bm - 1) / bm * (((int64_t)N + bn - 1) / bn); };
   if (tiles(128, 128) >= sms)
     launch<128, 128, 8, 8, 8, 2>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, stream);

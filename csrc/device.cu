@@ -1,0 +1,54 @@
+#include "device.h"
+
+#include <atomic>
+
+namespace lrcn {
+namespace {
+constexpr int kMaxDevices = 64;
+
+int current_device() {
+  int device = 0;
+  LRCN_CUDA_CHECK(cudaGetDevice(&device));
+  LRCN_CHECK(device >= 0 && device < kMaxDevices, "lrcn_native supports device ids below 64");
+  return device;
+}
+}  // namespace
+
+DeviceFault* fault_record() {
+  // Portable: every device writes it; mapped: with unified addressing the host pointer is the device one.
+  static DeviceFault* record = [] {
+    void* p = nullptr;
+    LRCN_CUDA_CHECK(cudaHostAlloc(&p, sizeof(DeviceFault), cudaHostAllocMapped | cudaHostAllocPortable));
+    *static_cast<DeviceFault*>(p) = DeviceFault{};
+    return static_cast<DeviceFault*>(p);
+  }();
+  return record;
+}
+
+int sm_count() {
+  static std::atomic<int> cache[kMaxDevices];  // 0: not yet read
+  const int device = current_device();
+  int sms = cache[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    LRCN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    cache[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
+}
+
+double* reduce_scratch(size_t n, std::unique_lock<std::mutex>& lock) {
+  static std::mutex mutex;
+  static double* scratch[kMaxDevices] = {};
+  static size_t size[kMaxDevices] = {};
+  lock = std::unique_lock<std::mutex>(mutex);
+  const int device = current_device();
+  if (size[device] < n) {
+    // The previous user synchronised before releasing the lock: nothing in flight reads the old buffer.
+    if (scratch[device]) LRCN_CUDA_CHECK(cudaFree(scratch[device]));
+    scratch[device] = nullptr, size[device] = 0;
+    LRCN_CUDA_CHECK(cudaMalloc(&scratch[device], n * sizeof(double)));
+    size[device] = n;
+  }
+  return scratch[device];
+}
+}  // namespace lrcn

@@ -1,0 +1,48 @@
+// Per-device state the GPU kernels share, none of it on the hot path's allocator:
+// - the fault record: a bad input a kernel meets (a label naming no class, an index outside the table) is
+//   recorded in pinned host memory the device writes directly, instead of a copy and a synchronisation in
+//   every forward; the host reads it at its next synchronisation point (bindings: K.fault()). The first
+//   faulting launch in stream order wins; its kernel picks one bad position deterministically.
+// - attributes read once per device (the GEMM's tile choice asks for the SM count at every call);
+// - a persistent reduction scratch for the calls that return a number to the host (dot, sumsq), which
+//   synchronise anyway; the lock keeps one user at a time.
+#pragma once
+#include <mutex>
+
+#include "common.h"
+
+namespace lrcn {
+
+enum class FaultKind : int { kNone = 0, kSoftmaxLossLabel, kAccuracyLabel, kEmbedIndex };
+
+struct DeviceFault {
+  int kind;          // FaultKind; kNone until the first fault
+  int tag;           // the launcher's tag (the Net's layer, set from Python before each layer)
+  long long position;  // position of the bad value in its input
+  float value;       // the bad value
+  int limit;         // classes (labels) or input_dim (indices)
+  int has_ignore, ignore_label;
+};
+
+#ifdef LRCN_WITH_CUDA
+// The process's fault record: pinned, mapped, zeroed at first use; the same address on host and device.
+DeviceFault* fault_record();
+int sm_count();  // multiprocessors of the current device, queried once per device
+
+// At least `n` doubles of device scratch on the current device; hold the returned lock for as long as
+// the scratch is in use (until the stream has been synchronised).
+double* reduce_scratch(size_t n, std::unique_lock<std::mutex>& lock);
+
+#ifdef __CUDACC__
+// Called by one thread per launch (the one that found the launch's first bad position).
+__device__ inline void record_fault(DeviceFault* f, int tag, FaultKind kind, long long position, float value,
+                                    int limit, bool has_ignore = false, int ignore_label = 0) {
+  if (atomicCAS(&f->kind, 0, -1) != 0) return;  // an earlier fault stays; -1: being written
+  f->tag = tag, f->position = position, f->value = value, f->limit = limit;
+  f->has_ignore = has_ignore, f->ignore_label = ignore_label;
+  __threadfence_system();
+  atomicExch(&f->kind, static_cast<int>(kind));
+}
+#endif
+#endif
+}  // namespace lrcn
