@@ -54,6 +54,7 @@ std::string fault_message(const DeviceFault& f) {
 #endif
 
 PYBIND11_MODULE(MODULE_NAME, m) {
+  using namespace lrcn;
   using namespace lrcn::bind;
   m.doc() = "lrcn_native kernels (CPU; and CUDA in _cuda)";
 #ifdef LRCN_WITH_CUDA
