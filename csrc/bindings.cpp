@@ -80,14 +80,12 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   // (tag, message) for the first bad input a kernel met since the last call.
   m.def("fault", []() -> py::object {
     cudaStream_t stream = current_stream();
+    DeviceFault seen;
     {
       py::gil_scoped_release nogil;
-      LRCN_CUDA_CHECK(cudaStreamSynchronize(stream));
+      seen = fault_take(stream);
     }
-    DeviceFault* f = fault_record();
-    if (f->kind == 0) return py::none();
-    const DeviceFault seen = *f;
-    *f = DeviceFault{};
+    if (seen.kind == 0) return py::none();
     return py::make_tuple(seen.tag, fault_message(seen));
   });
 #else

@@ -15,14 +15,24 @@ int current_device() {
 }  // namespace
 
 DeviceFault* fault_record() {
-  // Portable: every device writes it; mapped: with unified addressing the host pointer is the device one.
-  static DeviceFault* record = [] {
-    void* p = nullptr;
-    LRCN_CUDA_CHECK(cudaHostAlloc(&p, sizeof(DeviceFault), cudaHostAllocMapped | cudaHostAllocPortable));
-    *static_cast<DeviceFault*>(p) = DeviceFault{};
-    return static_cast<DeviceFault*>(p);
-  }();
-  return record;
+  static std::mutex mutex;
+  static DeviceFault* record[kMaxDevices] = {};
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!record[device]) {
+    LRCN_CUDA_CHECK(cudaMalloc(&record[device], sizeof(DeviceFault)));
+    LRCN_CUDA_CHECK(cudaMemset(record[device], 0, sizeof(DeviceFault)));  // synchronous: ready for any stream
+  }
+  return record[device];
+}
+
+DeviceFault fault_take(cudaStream_t stream) {
+  DeviceFault* record = fault_record();
+  DeviceFault seen;
+  LRCN_CUDA_CHECK(cudaMemcpyAsync(&seen, record, sizeof seen, cudaMemcpyDeviceToHost, stream));
+  LRCN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  if (seen.kind != 0) LRCN_CUDA_CHECK(cudaMemsetAsync(record, 0, sizeof seen, stream));  // before later launches
+  return seen;
 }
 
 int sm_count() {

@@ -1,8 +1,9 @@
 // Per-device state the GPU kernels share, none of it on the hot path's allocator:
 // - the fault record: a bad input a kernel meets (a label naming no class, an index outside the table) is
-//   recorded in pinned host memory the device writes directly, instead of a copy and a synchronisation in
-//   every forward; the host reads it at its next synchronisation point (bindings: K.fault()). The first
-//   faulting launch in stream order wins; its kernel picks one bad position deterministically.
+//   recorded in a small device struct instead of a copy and a synchronisation in every forward; the host
+//   reads it at its next synchronisation point (fault_take, K.fault()). The first faulting launch in stream
+//   order wins; its kernel picks one bad position deterministically. (Device memory, not mapped host memory:
+//   device atomics on host memory need a link with native host atomics, which PCIe machines lack.)
 // - attributes read once per device (the GEMM's tile choice asks for the SM count at every call);
 // - a persistent reduction scratch for the calls that return a number to the host (dot, sumsq), which
 //   synchronise anyway; the lock keeps one user at a time.
@@ -25,8 +26,10 @@ struct DeviceFault {
 };
 
 #ifdef LRCN_WITH_CUDA
-// The process's fault record: pinned, mapped, zeroed at first use; the same address on host and device.
+// The current device's fault record (device memory, zeroed when first made).
 DeviceFault* fault_record();
+// Waits for `stream`, then returns the current device's record and clears it (kind kNone: no fault).
+DeviceFault fault_take(cudaStream_t stream);
 int sm_count();  // multiprocessors of the current device, queried once per device
 
 // At least `n` doubles of device scratch on the current device; hold the returned lock for as long as
@@ -40,7 +43,7 @@ __device__ inline void record_fault(DeviceFault* f, int tag, FaultKind kind, lon
   if (atomicCAS(&f->kind, 0, -1) != 0) return;  // an earlier fault stays; -1: being written
   f->tag = tag, f->position = position, f->value = value, f->limit = limit;
   f->has_ignore = has_ignore, f->ignore_label = ignore_label;
-  __threadfence_system();
+  __threadfence();
   atomicExch(&f->kind, static_cast<int>(kind));
 }
 #endif
