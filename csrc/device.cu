@@ -1,6 +1,8 @@
 #include "device.h"
 
 #include <atomic>
+#include <map>
+#include <utility>
 
 namespace lrcn {
 namespace {
@@ -60,5 +62,21 @@ double* reduce_scratch(size_t n, std::unique_lock<std::mutex>& lock) {
     size[device] = n;
   }
   return scratch[device];
+}
+
+float* gemm_workspace(int64_t n, cudaStream_t stream) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, cudaStream_t>, std::pair<float*, int64_t>> buffers;
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& [ptr, size] = buffers[{device, stream}];
+  if (size < n) {
+    // cudaFree waits for the device, so no queued GEMM still reads the old buffer.
+    if (ptr) LRCN_CUDA_CHECK(cudaFree(ptr));
+    ptr = nullptr, size = 0;
+    LRCN_CUDA_CHECK(cudaMalloc(&ptr, n * sizeof(float)));
+    size = n;
+  }
+  return ptr;
 }
 }  // namespace lrcn

@@ -6,8 +6,10 @@
 //   device atomics on host memory need a link with native host atomics, which PCIe machines lack.)
 // - attributes read once per device (the GEMM's tile choice asks for the SM count at every call);
 // - a persistent reduction scratch for the calls that return a number to the host (dot, sumsq), which
-//   synchronise anyway; the lock keeps one user at a time.
+//   synchronise anyway; the lock keeps one user at a time;
+// - the GEMM's split-K workspace, one per device and stream.
 #pragma once
+#include <cstdint>
 #include <mutex>
 
 #include "common.h"
@@ -31,6 +33,10 @@ DeviceFault* fault_record();
 // Waits for `stream`, then returns the current device's record and clears it (kind kNone: no fault).
 DeviceFault fault_take(cudaStream_t stream);
 int sm_count();  // multiprocessors of the current device, queried once per device
+
+// At least `n` floats of device workspace for work queued on `stream` (the GEMM's split-K partials): one
+// buffer per device and stream, kept and grown, so reuse is ordered by the stream and needs no lock.
+float* gemm_workspace(int64_t n, cudaStream_t stream);
 
 // At least `n` doubles of device scratch on the current device; hold the returned lock for as long as
 // the scratch is in use (until the stream has been synchronised).

@@ -33,20 +33,49 @@ def rel_err(got, want):
 
 # --- GEMM -------------------------------------------------------------------------------------------
 def tile_config_shapes(sms):
-    """(M, N) that make gemm_gpu pick each tile configuration (csrc/gemm.cu: the 128×128 tile when it
-    gives every SM a block, else 64×64 if that does, else 32×32) on a GPU with `sms` multiprocessors; N odd
-    so that B's and C's row strides are not multiples of 4 (the scalar edge paths)."""
+    """(M, N) that make gemm_gpu pick each tile configuration (csrc/gemm.h's gemm_plan: the 128×128 tile when
+    it gives every SM a block, else 64×64 if that does, else 32×32, split along K when K is long) on a GPU
+    with `sms` multiprocessors; N odd so that B's and C's row strides are not multiples of 4 (the scalar
+    edge paths)."""
     return {"128x128": (128 * sms, 129), "64x64": (64 * sms, 65), "32x32": (24, 1025)}
 
 
 def test_tile_config_shapes_pick_each_config():
-    # The rule of csrc/gemm.cu's gemm_gpu, for the H100/H200 (132 SMs) and a small GPU.
-    def config(m, n, sms):
-        tiles = lambda b: -(-m // b) * -(-n // b)  # noqa: E731
-        return "128x128" if tiles(128) >= sms else "64x64" if tiles(64) >= sms else "32x32"
     for sms in (132, 20):
         for name, (m, n) in tile_config_shapes(sms).items():
-            assert config(m, n, sms) == name
+            tile, _, _ = K.gemm_plan(m, n, 1003, sms)
+            assert f"{tile}x{tile}" == name
+
+
+SPLIT_SHAPES = {"lstm step data gradient": (24, 256, 1024), "hybrid conv1 weight gradient": (96, 147, 16 * 111 * 111),
+                "32x32 config at K 1003": (24, 1025, 1003)}
+
+
+@pytest.mark.parametrize("sms", [132, 20])
+def test_gemm_plan_splits_skinny_products_into_chunks_that_tile_k(sms):
+    for name, (m, n, k) in SPLIT_SHAPES.items():
+        tile, splits, chunk = K.gemm_plan(m, n, k, sms)
+        assert tile == 32 and 2 <= splits <= 16, name
+        assert chunk % 16 == 0 and chunk >= 128, name  # whole k-tiles of 16, at least 8 per split
+        assert (splits - 1) * chunk < k <= splits * chunk, name  # every split non-empty, K covered
+        tiles = -(-m // 32) * -(-n // 32)
+        assert tiles * splits <= 2 * sms + tiles, name  # about two blocks per SM, not more
+    assert K.gemm_plan(24, 256, 1024, 132, alpha=0.0)[1] == 1  # alpha 0 reads neither A nor B
+    assert K.gemm_plan(24, 256, 200, 132)[1] == 1  # too short to split
+    assert K.gemm_plan(4096, 4096, 4096, 132) == (128, 1, 4096)
+
+
+def test_split_k_partition_emulated_on_the_host():
+    # What the GPU does with a plan, in numpy: float32 partials over each split's k range, summed in
+    # order, then alpha and beta; against float64.
+    rng = np.random.default_rng(3)
+    m, n, k = 24, 256, 1024
+    a, b, c = (rng.uniform(-1, 1, s).astype(np.float32) for s in ((m, k), (k, n), (m, n)))
+    _, splits, chunk = K.gemm_plan(m, n, k, 132)
+    parts = [a[:, s * chunk:min(k, (s + 1) * chunk)] @ b[s * chunk:min(k, (s + 1) * chunk)] for s in range(splits)]
+    got = np.float32(0.5) * sum(parts[1:], parts[0]) + np.float32(2) * c
+    want = 0.5 * (a.astype(np.float64) @ b) + 2 * c
+    assert np.abs(got - want).max() <= 1e-5 * (np.abs(a) @ np.abs(b)).max()
 
 
 def gemm_on_gpu(ta, tb, k, m, n, offset, rng):
@@ -85,12 +114,24 @@ def check_every_tile_config(k, seed):
 
 @needs_gpu
 def test_gemm_every_tile_config_many_k_tiles():
-    check_every_tile_config(k=1003, seed=0)  # 126 k-tiles of 8, 63 of 16; K odd: A's stride misaligned too
+    # 126 k-tiles of 8, 63 of 16 (32×32 splits them 7 ways); K odd: A's row stride misaligned too.
+    check_every_tile_config(k=1003, seed=0)
 
 
 @needs_gpu
 def test_small_gemm_every_tile_config():
     check_every_tile_config(k=35, seed=1)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", sorted(SPLIT_SHAPES))
+def test_gemm_split_k_shapes(name):
+    m, n, k = SPLIT_SHAPES[name]
+    rng = np.random.default_rng(4)
+    for ta, tb in ((False, True), (True, False)):  # the conv weight gradient's and the LSTM's layouts
+        for offset in (0, 1):
+            err, bound = gemm_on_gpu(ta, tb, k, m, n, offset, rng)
+            assert (err <= bound).all(), f"{name} ta={ta} tb={tb} offset={offset}: max error {err.max()}"
 
 
 # --- layers at the paper's sizes --------------------------------------------------------------------
