@@ -47,7 +47,7 @@ def test_tile_config_shapes_pick_each_config():
             assert f"{tile}x{tile}" == name
 
 
-SPLIT_SHAPES = {"lstm step data gradient": (24, 256, 1024), "hybrid conv1 weight gradient": (96, 147, 16 * 111 * 111),
+SPLIT_SHAPES = {"lstm step data gradient": (24, 256, 1024), "hybrid conv1 weight gradient, 4 frames": (96, 147, 4 * 111 * 111),
                 "32x32 config at K 1003": (24, 1025, 1003)}
 
 
