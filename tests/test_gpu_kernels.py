@@ -293,6 +293,36 @@ def test_kernels_run_on_the_current_stream(gpu_mode):
 
 
 @needs_gpu
+def test_label_layers_do_not_wait_for_the_device(gpu_mode):
+    # SoftmaxWithLoss, Accuracy and Embed used to copy label counts to the host inside their forwards. Queued
+    # behind a long product (inputs already on the device), their forwards must return while the stream is
+    # still busy; the bad label planted in the loss's input surfaces at K.fault() afterwards.
+    labels = caption_indices(vocab=50)
+    cases = [('type: "SoftmaxWithLoss" loss_param { ignore_label: -1 } softmax_param { axis: 2 }',
+              [uniform(20, 100, 50), labels]),
+             ('type: "Accuracy" accuracy_param { axis: 2 top_k: 5 ignore_label: -1 }', [uniform(20, 100, 50), labels]),
+             (EMBED, [caption_indices()])]
+    with cupy.cuda.Stream(non_blocking=True) as stream:
+        for text, arrays in cases:
+            layer = make_layer(text, TRAIN)
+            bottom, top = setup_layer(layer, arrays)
+            layer.forward(bottom, top)  # moves the inputs to the device
+            assert K.fault() is None
+            big = cupy.ones((4096, 4096), cupy.float32)
+            for _ in range(4):
+                big = big @ big / 4096
+            if layer.type == "SoftmaxWithLoss":
+                bottom[1].gpu_data.reshape(-1)[3] = 50  # no class of 50
+            layer.forward(bottom, top)
+            assert not stream.done, f"{layer.type}.forward waited for the device"
+            fault = K.fault()
+            if layer.type == "SoftmaxWithLoss":
+                assert fault is not None and "label 50.0 at position 3" in fault[1]
+            else:
+                assert fault is None
+
+
+@needs_gpu
 def test_parity_inside_a_non_blocking_stream():
     with cupy.cuda.Stream(non_blocking=True):
         layer_parity(conv_text(32, 5, stride=2, group=2), [uniform(4, 16, 31, 29)], TOL)
