@@ -430,6 +430,35 @@ def test_accuracy_scratch_is_for_the_device_only():
                            1, 1, None, np.zeros(2, np.float32))
 
 
+def test_a_recorded_fault_names_the_layer_that_launched_it(monkeypatch):
+    # Net's side of the fault record, driven as on a GPU (the kernels still run on the host): a tag per
+    # layer before it runs, one K.fault() after the forward, whose tag picks the layer to name.
+    import lrcn_native.net as net_module
+    tags = {}
+
+    class NativeAsOnAGpu:
+        def __getattr__(self, name):
+            return getattr(K, name)
+
+        def set_fault_tag(self, tag):
+            tags.setdefault(tag, len(tags))
+
+        def fault(self):
+            acc = [t for t, i in tags.items() if i == net._layer_names.index("acc")][0]
+            return acc, "accuracy_forward: label 5.0 at position 2 is not an integer in [0, 5)"
+    net = loss_net()
+    feed(net, [0, 1, 2, 3], GOOD_WORDS)
+    monkeypatch.setattr(net_module, "K", NativeAsOnAGpu())
+    monkeypatch.setattr(net_module, "mode", type("GpuMode", (), {"gpu": staticmethod(lambda: True)}))
+    with pytest.raises(LayerError, match=r"faults.prototxt:[0-9]+: layer 'acc' \(Accuracy\): accuracy_forward: label 5"):
+        net.forward()
+    assert len(tags) == len(net.layers) and len(set(tags)) == len(tags)  # one distinct tag per layer
+    other = loss_net()  # a tag of another net's layer is not blamed on this one's
+    monkeypatch.setattr(NativeAsOnAGpu, "fault", lambda self: (10 ** 9, "index 7.0 at position 2"))
+    with pytest.raises(LayerError, match="a GPU kernel run outside net"):
+        other.forward()
+
+
 def test_without_cuda_gpu_mode_and_devices_fail_clearly():
     if K.has_cuda:
         pytest.skip("this build has CUDA")
