@@ -57,14 +57,15 @@ def test_source_tree_package_fails_at_the_cuda_stage(tmp_path, fake_smi):
 
 @no_gpu_here
 def test_installed_package_without_a_device_fails_at_the_cuda_stage(tmp_path, fake_smi):
-    # A copy of the in-place build outside the source tree stands for an installed package: a CPU-only one
-    # (lrcn_native._C) or a CUDA one on this machine without a device.
+    # A copy of the package these tests import, outside the source tree, stands for an installed package: a
+    # CPU-only one (lrcn_native._C) or a CUDA one on this machine without a device.
+    import lrcn_native
+    from lrcn_native.backend import K
     site = tmp_path / "site"
-    shutil.copytree(os.path.join(ROOT, "lrcn_native"), site / "lrcn_native",
+    shutil.copytree(os.path.dirname(lrcn_native.__file__), site / "lrcn_native",
                     ignore=shutil.ignore_patterns("__pycache__"))
     run = run_check(tmp_path, fake_smi, "--no-install", PYTHONPATH=str(site))
     assert run.returncode == 1, run.stdout + run.stderr
-    from lrcn_native.backend import K
     why = ("lrcn_native._cuda sees no CUDA device" if K.has_cuda else
            "the CUDA module did not import: lrcn_native._C (a CPU-only build) from ")
     assert lines(run)[-1].startswith(f"gpu_check: FAILED at cuda: {why}"), run.stdout
