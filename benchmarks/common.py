@@ -3,9 +3,11 @@ the machine header and where results go.
 
 Import this module before lrcn_native: it imports PyTorch (the baseline) first, so that PyTorch's OpenMP
 runtime starts with its own defaults, not the OMP_WAIT_POLICY lrcn_native.backend sets for ours. The
-benchmarks time the installed lrcn_native; without one they fall back to this source tree (built in place).
+benchmarks time the installed lrcn_native; without one they fall back to this source tree if it was built in
+place.
 """
 import datetime
+import glob
 import importlib.util
 import json
 import os
@@ -20,8 +22,22 @@ except ImportError:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-if importlib.util.find_spec("lrcn_native") is None:
+
+
+def _use_installed_package():
+    """An installed lrcn_native wins, with the source tree (which has no extension of its own after
+    `pip install .`) kept off the path even when run from it; without one, the source tree if it was built
+    in place (cmake -B build); else a clear error, not an ImportError deep inside lrcn_native."""
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) != os.path.realpath(ROOT)]
+    if importlib.util.find_spec("lrcn_native") is not None:
+        return
+    if not glob.glob(os.path.join(ROOT, "lrcn_native", "_C*.so")):
+        sys.exit(f"{os.path.basename(sys.argv[0])}: lrcn_native is not installed and {ROOT} has no built "
+                 "extension: pip install . (or build in place with cmake)")
     sys.path.insert(0, ROOT)
+
+
+_use_installed_package()
 
 # The original LRCN prototxts (tests/util.py's rule): the folder LRCN_ORIGINAL names, else ../shared/lrcn_original.
 ORIGINAL = os.environ.get("LRCN_ORIGINAL") or os.path.join(ROOT, "..", "shared", "lrcn_original")

@@ -5,6 +5,7 @@
 // device), checks dtype, contiguity, device and element counts once, then releases the GIL and calls the
 // kernel chosen by the arrays' device. Kernels never see Python objects.
 #include "bind/common.h"
+#include "device.h"
 
 namespace lrcn::bind {
 void bind_gemm(py::module_& m);
@@ -26,17 +27,38 @@ void bind_sgd(py::module_& m);
 }  // namespace lrcn::bind
 
 #ifdef LRCN_WITH_CUDA
+namespace lrcn::bind {
+// The error for a recorded fault, worded as the CPU path words it (bind/softmax_loss.h, layers/embed.py).
+std::string fault_message(const DeviceFault& f) {
+  const std::string value = py::repr(py::float_(f.value)).cast<std::string>();
+  const std::string at = value + " at position " + std::to_string(f.position);
+  switch (static_cast<FaultKind>(f.kind)) {
+    case FaultKind::kEmbedIndex:
+      return "index " + at + " of bottom 0 is not an integer in [0, " + std::to_string(f.limit) +
+             ") (input_dim) or -1 (padding)";
+    case FaultKind::kSoftmaxLossLabel:
+    case FaultKind::kAccuracyLabel: {
+      const char* fn = static_cast<FaultKind>(f.kind) == FaultKind::kAccuracyLabel ? "accuracy_forward"
+                                                                                   : "softmax_loss_forward";
+      std::string msg = std::string(fn) + ": label " + at + " is not an integer in [0, " + std::to_string(f.limit) + ")";
+      if (f.has_ignore) msg += " nor ignore_label " + std::to_string(f.ignore_label);
+      return msg;
+    }
+    default: return "unknown fault kind " + std::to_string(f.kind);
+  }
+}
+}  // namespace lrcn::bind
 #define MODULE_NAME _cuda
 #else
 #define MODULE_NAME _C
 #endif
 
 PYBIND11_MODULE(MODULE_NAME, m) {
+  using namespace lrcn;
   using namespace lrcn::bind;
   m.doc() = "lrcn_native kernels (CPU; and CUDA in _cuda)";
 #ifdef LRCN_WITH_CUDA
   m.attr("has_cuda") = true;
-  m.def("set_stream", [](uintptr_t stream) { g_stream = reinterpret_cast<cudaStream_t>(stream); }, py::arg("stream"));
   m.def("device_count", [] {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -46,12 +68,34 @@ PYBIND11_MODULE(MODULE_NAME, m) {
     }
     return n;
   });
-  m.def("synchronize", [] { LRCN_CUDA_CHECK(cudaStreamSynchronize(g_stream)); });
+  // The device our kernels launch on (cupy's Device.use() sets its own runtime's; mode.set_device sets both).
+  m.def("set_device", [](int device) { LRCN_CUDA_CHECK(cudaSetDevice(device)); }, py::arg("device"));
+  m.def("synchronize", [] {
+    cudaStream_t stream = current_stream();
+    py::gil_scoped_release nogil;
+    LRCN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  });
+  m.def("set_fault_tag", [](int tag) { g_fault_tag = tag; }, py::arg("tag"));
+  // Synchronises cupy's current stream, then returns and clears the fault record (device.h): None, or
+  // (tag, message) for the first bad input a kernel met since the last call.
+  m.def("fault", []() -> py::object {
+    cudaStream_t stream = current_stream();
+    DeviceFault seen;
+    {
+      py::gil_scoped_release nogil;
+      seen = fault_take(stream);
+    }
+    if (seen.kind == 0) return py::none();
+    return py::make_tuple(seen.tag, fault_message(seen));
+  });
 #else
   m.attr("has_cuda") = false;
-  m.def("set_stream", [](uintptr_t) {}, py::arg("stream"));
   m.def("device_count", [] { return 0; });
+  m.def("set_device", [](int) { throw std::runtime_error("lrcn_native._C was built without CUDA"); },
+        py::arg("device"));
   m.def("synchronize", [] {});
+  m.def("set_fault_tag", [](int) {}, py::arg("tag"));
+  m.def("fault", [] { return py::none(); });
 #endif
   bind_gemm(m);
   bind_math(m);

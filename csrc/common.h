@@ -7,12 +7,30 @@
 
 #ifdef LRCN_WITH_CUDA
 #include <cuda_runtime.h>
-#define LRCN_CUDA_CHECK(expr)                                                              \
-  do {                                                                                     \
-    cudaError_t err_ = (expr);                                                             \
-    if (err_ != cudaSuccess)                                                               \
-      throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err_) +   \
-                               " (" #expr " at " __FILE__ ":" + std::to_string(__LINE__) + ")"); \
+namespace lrcn {
+// Raises a failed CUDA call as std::runtime_error, first clearing the runtime's last error, which the call
+// also set: left set, the next healthy launch's check would raise it again. Faults of a kernel that ran
+// earlier (an illegal address...) surface at a later call and leave the context unusable: the message
+// says how to find the launcher.
+[[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
+  cudaGetLastError();
+  std::string msg = std::string("CUDA error: ") + cudaGetErrorString(err) + " (" + expr + " at " + file + ":" +
+                    std::to_string(line) + ")";
+  switch (err) {
+    case cudaErrorIllegalAddress: case cudaErrorLaunchFailure: case cudaErrorMisalignedAddress:
+    case cudaErrorIllegalInstruction: case cudaErrorHardwareStackError: case cudaErrorAssert:
+      msg += "; a kernel launched earlier faulted (rerun with CUDA_LAUNCH_BLOCKING=1 to name its layer) and the "
+             "CUDA context is unusable until the process restarts";
+      break;
+    default: break;
+  }
+  throw std::runtime_error(msg);
+}
+}  // namespace lrcn
+#define LRCN_CUDA_CHECK(expr)                                                   \
+  do {                                                                          \
+    cudaError_t err_ = (expr);                                                  \
+    if (err_ != cudaSuccess) ::lrcn::throw_cuda_error(err_, #expr, __FILE__, __LINE__); \
   } while (0)
 // Launch-error check after every kernel launch (asynchronous faults surface at the next sync).
 #define LRCN_CUDA_LAUNCH_CHECK() LRCN_CUDA_CHECK(cudaGetLastError())

@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <mutex>
 
 namespace lrcn {
@@ -107,4 +108,16 @@ void gemm_cpu(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
     throw std::runtime_error("CPU BLAS not initialised (lrcn_native.backend loads it at import)");
 }
 
+GemmPlan gemm_plan(int M, int N, int K, int sms, bool alpha_zero) {
+  auto tiles = [&](int64_t t) { return ((int64_t)M + t - 1) / t * (((int64_t)N + t - 1) / t); };
+  if (tiles(128) >= sms) return {128, 1, K};
+  if (tiles(64) >= sms) return {64, 1, K};
+  // Up to two blocks per SM, at least 8 k-tiles of 16 per split, at most 16 splits.
+  constexpr int kMinChunk = 128, kMaxSplits = 16;
+  int64_t splits = (2 * (int64_t)sms + tiles(32) - 1) / tiles(32);
+  splits = std::min<int64_t>({splits, kMaxSplits, (int64_t)K / kMinChunk});
+  if (alpha_zero || splits < 2) return {32, 1, K};
+  const int chunk = (int)(((K + splits - 1) / splits + 15) / 16 * 16);
+  return {32, (int)((K + chunk - 1) / chunk), chunk};
+}
 }  // namespace lrcn

@@ -36,6 +36,8 @@
 // A or B, as BLAS does); K == 0 gives C = beta·C.
 #include "gemm.h"
 
+#include "device.h"
+
 namespace lrcn {
 namespace {
 
@@ -123,7 +125,7 @@ template <int BM, int BN, int BK, int TM, int TN, int MIN_BLOCKS, bool TRANS_A, 
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), MIN_BLOCKS)
 gemm_kernel(int M, int N, int K, float alpha, const float* __restrict__ A, int lda, bool vec_a,
             const float* __restrict__ B, int ldb, bool vec_b, float beta, float* __restrict__ C,
-            int ldc, bool vec_c) {
+            int ldc, bool vec_c, int k_chunk, int64_t c_split_stride) {
   constexpr int THREADS_M = BM / TM, THREADS_N = BN / TN, THREADS = THREADS_M * THREADS_N;
   constexpr int STEP_M = 4 * THREADS_M, STEP_N = 4 * THREADS_N;
   static_assert(TM % 4 == 0 && TN % 4 == 0, "thread tiles are made of 4×4 runs");
@@ -131,6 +133,9 @@ gemm_kernel(int M, int N, int K, float alpha, const float* __restrict__ A, int l
   __shared__ __align__(16) float As[2][BK][BM + 4];
   __shared__ __align__(16) float Bs[2][BK][BN + 4];
 
+  // Split-K (gemm_plan): this block's k range, and its own slice of C (stride 0 without a split).
+  const int k_begin = blockIdx.y * k_chunk, k_end = K - k_begin < k_chunk ? K : k_begin + k_chunk;
+  C += blockIdx.y * c_split_stride;
   const int tiles_n = (N + BN - 1) / BN, tile = blockIdx.x;
   const int m0 = tile / tiles_n * BM, n0 = tile % tiles_n * BN;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -139,10 +144,10 @@ gemm_kernel(int M, int N, int K, float alpha, const float* __restrict__ A, int l
   TileLoader<BM, BK, THREADS, !TRANS_A> a_tile;  // op(A)(m, k): A[m·lda + k], or A[k·lda + m]
   TileLoader<BN, BK, THREADS, TRANS_B> b_tile;   // op(B)(k, n): B[k·ldb + n], or B[n·ldb + k]
   float acc[TM][TN] = {};
-  const int k_tiles = alpha == 0.f ? 0 : (K + BK - 1) / BK;
+  const int k_tiles = alpha == 0.f ? 0 : (k_end - k_begin + BK - 1) / BK;
   if (k_tiles > 0) {
-    a_tile.load(A, lda, M, K, m0, 0, vec_a);
-    b_tile.load(B, ldb, N, K, n0, 0, vec_b);
+    a_tile.load(A, lda, M, k_end, m0, k_begin, vec_a);
+    b_tile.load(B, ldb, N, k_end, n0, k_begin, vec_b);
     a_tile.store(As[0]);
     b_tile.store(Bs[0]);
     __syncthreads();
@@ -151,8 +156,8 @@ gemm_kernel(int M, int N, int K, float alpha, const float* __restrict__ A, int l
     const int cur = t & 1;
     const bool more = t + 1 < k_tiles;
     if (more) {  // in flight during the FMAs below
-      a_tile.load(A, lda, M, K, m0, (t + 1) * BK, vec_a);
-      b_tile.load(B, ldb, N, K, n0, (t + 1) * BK, vec_b);
+      a_tile.load(A, lda, M, k_end, m0, k_begin + (t + 1) * BK, vec_a);
+      b_tile.load(B, ldb, N, k_end, n0, k_begin + (t + 1) * BK, vec_b);
     }
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
@@ -194,39 +199,60 @@ gemm_kernel(int M, int N, int K, float alpha, const float* __restrict__ A, int l
   }
 }
 
+// C[m, n] = alpha · Σ_{s < splits} part[s][m, n] + beta · C[m, n], s ascending (beta == 0 reads no C).
+__global__ void split_sum_kernel(float* C, int ldc, const float* part, int64_t stride, int M, int N, int splits,
+                                 float alpha, float beta) {
+  LRCN_KERNEL_LOOP(i, (int64_t)M * N) {
+    float s = 0.f;
+    for (int k = 0; k < splits; ++k) s += part[k * stride + i];
+    float* c = C + i / N * ldc + i % N;
+    *c = beta == 0.f ? alpha * s : alpha * s + beta * *c;
+  }
+}
+
 bool vectorizable(const void* p, int ld) { return reinterpret_cast<uintptr_t>(p) % 16 == 0 && ld % 4 == 0; }
 
+// One launch: splits × the tiles of C; with splits > 1, C is the workspace: slices of M × N, split_stride
+// apart (a multiple of 4, so that every slice is as aligned as the first).
 template <int BM, int BN, int BK, int TM, int TN, int MIN_BLOCKS>
 void launch(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-            const float* B, int ldb, float beta, float* C, int ldc, cudaStream_t stream) {
+            const float* B, int ldb, float beta, float* C, int ldc, int splits, int k_chunk,
+            int64_t split_stride, cudaStream_t stream) {
   const int64_t tiles = ((int64_t)M + BM - 1) / BM * (((int64_t)N + BN - 1) / BN);
   LRCN_CHECK(tiles <= INT32_MAX, "gemm_gpu: C has more tiles than one grid can hold");
   auto kernel = trans_a ? (trans_b ? gemm_kernel<BM, BN, BK, TM, TN, MIN_BLOCKS, true, true>
                                    : gemm_kernel<BM, BN, BK, TM, TN, MIN_BLOCKS, true, false>)
                         : (trans_b ? gemm_kernel<BM, BN, BK, TM, TN, MIN_BLOCKS, false, true>
                                    : gemm_kernel<BM, BN, BK, TM, TN, MIN_BLOCKS, false, false>);
-  kernel<<<(unsigned)tiles, (BM / TM) * (BN / TN), 0, stream>>>(
+  kernel<<<dim3((unsigned)tiles, splits), (BM / TM) * (BN / TN), 0, stream>>>(
       M, N, K, alpha, A, lda, vectorizable(A, lda), B, ldb, vectorizable(B, ldb), beta, C, ldc,
-      vectorizable(C, ldc));
+      vectorizable(C, ldc), k_chunk, split_stride);
 }
 }  // namespace
 
-// Tile table: the biggest tile that still gives every SM a block; the smallest otherwise.
+// Tile table (gemm_plan): the biggest tile that still gives every SM a block; the smallest otherwise,
+// split along K when even that leaves SMs idle.
 //   128×128×8, 8×8 per thread, 256 threads, 2 blocks/SM (128 registers): big GEMMs.
 //   64×64×8,   8×8 per thread,  64 threads: e.g. 1024³ (64 big tiles), fc6 384×4096×9216.
 //   32×32×16,  4×4 per thread,  64 threads: skinny GEMMs, e.g. the LSTM's 24×1024×256 step.
 void gemm_gpu(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc, cudaStream_t stream) {
   if (M <= 0 || N <= 0) return;
-  int device = 0, sms = 0;
-  LRCN_CUDA_CHECK(cudaGetDevice(&device));
-  LRCN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  auto tiles = [&](int bm, int bn) { return ((int64_t)M + bm - 1) / bm * (((int64_t)N + bn - 1) / bn); };
-  if (tiles(128, 128) >= sms)
-    launch<128, 128, 8, 8, 8, 2>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, stream);
-  else if (tiles(64, 64) >= sms)
-    launch<64, 64, 8, 8, 8, 1>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, stream);
-  else
-    launch<32, 32, 16, 4, 4, 1>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, stream);
+  const GemmPlan plan = gemm_plan(M, N, K, sm_count(), alpha == 0.f);
+  if (plan.tile == 128)
+    launch<128, 128, 8, 8, 8, 2>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, K, 0, stream);
+  else if (plan.tile == 64)
+    launch<64, 64, 8, 8, 8, 1>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, K, 0, stream);
+  else if (plan.splits == 1)
+    launch<32, 32, 16, 4, 4, 1>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1, K, 0, stream);
+  else {
+    const int64_t stride = ((int64_t)M * N + 3) / 4 * 4;
+    float* part = gemm_workspace(plan.splits * stride, stream);
+    launch<32, 32, 16, 4, 4, 1>(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, part, N, plan.splits,
+                                plan.chunk, stride, stream);
+    LRCN_CUDA_LAUNCH_CHECK();
+    split_sum_kernel<<<blocks_for((int64_t)M * N), kThreads, 0, stream>>>(C, ldc, part, stride, M, N, plan.splits,
+                                                                          alpha, beta);
+  }
 }
 }  // namespace lrcn

@@ -21,16 +21,27 @@ def set_mode_gpu():
         raise RuntimeError("set_mode_gpu: cupy is required for GPU mode (pip install 'lrcn_native[cuda]')") from None
     if K.device_count() == 0:
         raise RuntimeError("set_mode_gpu: no CUDA device is visible")
-    cupy.cuda.Device(_state["device"]).use()
-    K.set_stream(cupy.cuda.get_current_stream().ptr)
+    _use_device(_state["device"])
     _state["gpu"] = True
 
 
 def set_device(device_id):
-    _state["device"] = int(device_id)
+    """The device GPU mode runs on (now, if in GPU mode); kernels run on cupy's current stream of it, read at
+    each call."""
+    device_id = int(device_id)
     if _state["gpu"]:
-        import cupy
-        cupy.cuda.Device(_state["device"]).use()
+        _use_device(device_id)
+    _state["device"] = device_id
+
+
+def _use_device(device_id):
+    # Both CUDA runtimes, cupy's and the one linked into our module, must launch on this device.
+    import cupy
+    count = K.device_count()
+    if not 0 <= device_id < count:
+        raise RuntimeError(f"set_device: no CUDA device {device_id} (this machine has {count})")
+    cupy.cuda.Device(device_id).use()
+    K.set_device(device_id)
 
 
 def set_random_seed(seed):

@@ -9,11 +9,13 @@ pycaffe's (``net.blobs``, ``net.params``, ``forward``, ``backward``...).
 import collections
 import contextlib
 import importlib
+import itertools
 import os
 
 import numpy as np
 
 from . import layers as _layers  # noqa: F401  (registers every layer type)
+from . import mode
 from .backend import K
 from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
@@ -236,7 +238,7 @@ class Net:
         # name-keyed views (layer_dict, params) then show the later one, as in pycaffe.
         lps = _insert_splits(lps)
 
-        self.layers, self._layer_names = [], []
+        self.layers, self._layer_names, self._fault_tags = [], [], []
         self.blobs = collections.OrderedDict()
         self.top_names, self.bottom_names = collections.OrderedDict(), collections.OrderedDict()
         self._bottoms, self._tops = [], []
@@ -316,6 +318,7 @@ class Net:
                 layer.param_propagate_down.append(lr != 0)
                 self._append_param(layer, p, spec)
             self.layers.append(layer)
+            self._fault_tags.append(next(_FAULT_TAGS))
             self._layer_names.append(name)
             self.top_names[name] = lp.strs("top")
             self.bottom_names[name] = lp.strs("bottom")
@@ -407,14 +410,28 @@ class Net:
         loss = 0.0
         for i in range(start, end + 1):
             layer, bottom, top = self.layers[i], self._bottoms[i], self._tops[i]
-            with _naming(layer, "forward"):
+            with _naming(layer, "forward", self._fault_tags[i]):
                 layer.reshape(bottom, top)
                 layer.forward(bottom, top)
-            for j, _ in self._loss_tops[i]:
-                loss += K.dot(top[j].rdata(), top[j].rdiff())
+                for j, _ in self._loss_tops[i]:
+                    loss += K.dot(top[j].rdata(), top[j].rdiff())
             if after is not None:
                 after(i, layer, bottom, top)
+        if mode.gpu():
+            self._raise_fault()
         return loss
+
+    def _raise_fault(self):
+        """GPU kernels record a bad label or index (device.h) instead of stopping the stream for a check; the
+        record is read once per forward, after the loss, whose copy to the host has already waited for the
+        stream. Raises the error the CPU path raises, naming the layer whose kernel met it."""
+        fault = K.fault()
+        if fault is None:
+            return
+        tag, message = fault
+        if tag in self._fault_tags:
+            raise self.layers[self._fault_tags.index(tag)].error(message)
+        raise LayerError(f"a GPU kernel run outside net '{self.name}' (before its forward) met bad input: {message}")
 
     def backward_from_to(self, start, end, after=None):
         """Runs the backward of layers start down to end (inclusive) that need one. ``after(i, layer, top,
@@ -423,7 +440,7 @@ class Net:
         for i in range(start, end - 1, -1):
             layer, (bottom, top, need) = self.layers[i], self.layer_io(i)
             if need is not None:
-                with _naming(layer, "backward"):
+                with _naming(layer, "backward", self._fault_tags[i]):
                     layer.backward(top, need, bottom)
             if after is not None:
                 after(i, layer, top, need, bottom)
@@ -565,10 +582,17 @@ def _as_bool(lp, field, index):
     raise lp.error(field, f"field '{field}' expects true or false, got {v!r}", index)
 
 
+# Tags the GPU's fault record names launchers by (Net._raise_fault): unique in the process, one per layer.
+_FAULT_TAGS = itertools.count(1)
+
+
 @contextlib.contextmanager
-def _naming(layer, phase):
-    """Any error a layer raises (a native kernel's ValueError, a MemoryError...) becomes a LayerError naming
-    the layer and its prototxt line, the original chained."""
+def _naming(layer, phase, fault_tag):
+    """Any error a layer raises (a native kernel's ValueError, a MemoryError, a failed CUDA launch...) becomes
+    a LayerError naming the layer and its prototxt line, the original chained. On the GPU, the kernels it
+    launches carry its fault tag."""
+    if mode.gpu():
+        K.set_fault_tag(fault_tag)
     try:
         yield
     except LayerError:

@@ -270,7 +270,8 @@ class Solver:
             return base * (f32(1) / (f32(1) + np.exp(-self.gamma * (it - f32(self.stepsize)))))
 
     def _sumsq_diff(self):
-        return sum(K.dot(p.rdiff(), p.rdiff()) for p in self._params)
+        # One reduction over all parameter diffs (on the GPU: one copy to the host, not one per blob).
+        return K.sumsq([p.rdiff() for p in self._params])
 
     def apply_update(self):
         """Caffe's ApplyUpdate on the current diffs: clip, normalise, regularise, update (no iter change)."""

@@ -4,13 +4,10 @@ import numpy as np
 import pytest
 
 from lrcn_native.backend import K
+from util import HAS_GPU, needs_gpu  # noqa: F401  (one skip reason for every GPU test: gpu_check.sh looks for it)
 
-try:
+if HAS_GPU:
     import cupy
-except ImportError:
-    cupy = None
-
-needs_gpu = pytest.mark.skipif(cupy is None or K.device_count() == 0, reason="needs cupy and a CUDA device")
 
 EPS = np.finfo(np.float32).eps
 

@@ -24,6 +24,24 @@ struct Arr {
   std::string typestr;  // "<f4", "<i4", ...
   bool gpu = false, readonly = false, contiguous = true;
 };
+
+// The stream of this thread's current call: cupy's current stream, read when a device array is converted
+// (every call with one), so kernels follow `with cupy.cuda.Stream(...)` and the current device's stream.
+inline thread_local cudaStream_t g_stream = nullptr;
+// The launcher's tag for the fault record (device.h): the Net sets it before each layer (K.set_fault_tag).
+inline thread_local int g_fault_tag = 0;
+
+// cupy's current stream (for calls without arrays: synchronize, fault); the legacy default stream (0)
+// without cupy (another library's device arrays).
+inline cudaStream_t current_stream() {
+  py::object cupy;
+  try {
+    cupy = py::module_::import("cupy");
+  } catch (const py::error_already_set&) {
+    return nullptr;
+  }
+  return reinterpret_cast<cudaStream_t>(cupy.attr("cuda").attr("get_current_stream")().attr("ptr").cast<uintptr_t>());
+}
 }  // namespace lrcn::bind
 
 namespace pybind11 {
@@ -42,6 +60,11 @@ struct type_caster<lrcn::bind::Arr> {
     tuple data = d["data"].cast<tuple>();
     value.ptr = reinterpret_cast<void*>(data[0].cast<uintptr_t>());
     value.readonly = data[1].cast<bool>();
+    // Version 3's stream: the producer's current stream (1 and 2 are the legacy and per-thread default
+    // streams, as cudaStreamLegacy and cudaStreamPerThread are); absent or None when export is off.
+    object stream = d.contains("stream") ? object(d["stream"]) : object(none());
+    lrcn::bind::g_stream = stream.is_none() ? lrcn::bind::current_stream()
+                                            : reinterpret_cast<cudaStream_t>(stream.cast<uintptr_t>());
     value.shape = d["shape"].cast<std::vector<int64_t>>();
     value.count = 1;
     for (auto s : value.shape) value.count *= s;
@@ -150,8 +173,6 @@ inline Elementwise elementwise_backward(const char* fn, const Arr& bottom_diff, 
   const bool gpu = same_device(fn, {&bottom_diff, &top_diff, &x});
   return {F(bottom_diff, fn, "bottom_diff"), CF(top_diff, fn, "top_diff"), CF(x, fn, x_name), x.count, gpu};
 }
-
-inline cudaStream_t g_stream = nullptr;  // cupy's current stream, set from Python (0 = legacy default)
 
 // Optional arrays (None): an absent static input or bias, a gradient nobody asked for.
 using OptArr = std::optional<Arr>;

@@ -20,6 +20,7 @@ void bind_conv(py::module_& m) {
     g.N = to_int(bottom.shape[0], fn), g.C = to_int(bottom.shape[1], fn);
     g.H = to_int(bottom.shape[2], fn), g.W = to_int(bottom.shape[3], fn);
     g.M = to_int(weight.shape[0], fn);
+    if (g.M == 0) fail("num_output must be positive (weight " + describe(weight) + ")");
     g.kh = p[0], g.kw = p[1], g.ph = p[2], g.pw = p[3], g.sh = p[4], g.sw = p[5], g.dh = p[6], g.dw = p[7];
     g.group = p[8];
     if (g.kh <= 0 || g.kw <= 0 || g.sh <= 0 || g.sw <= 0 || g.dh <= 0 || g.dw <= 0 || g.ph < 0 || g.pw < 0)

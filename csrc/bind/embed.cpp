@@ -5,8 +5,9 @@
 namespace lrcn::bind {
 
 void bind_embed(py::module_& m) {
-  // top (M × N, M = bottom's count) = weight (K × N) rows picked by bottom (+ bias). Returns the first
-  // position whose index is not an integer in [−1, K), or −1; the layer raises the error.
+  // top (M × N, M = bottom's count) = weight (K × N) rows picked by bottom (+ bias). On the host, returns the
+  // first position whose index is not an integer in [−1, K), or −1, and the layer raises the error; on the
+  // device, returns −1 and records such a position for the next K.fault() (no synchronisation).
   m.def("embed_forward", [](Arr top, Arr bottom, Arr weight, OptArr bias) {
     const char* fn = "embed_forward";
     if (weight.shape.size() != 2)
@@ -21,7 +22,7 @@ void bind_embed(py::module_& m) {
     const float *b = CF(bottom, fn, "bottom"), *w = CF(weight, fn, "weight"), *bb = Opt::r(bias, fn, "bias");
     py::gil_scoped_release nogil;
     int64_t bad = -1;
-    if (gpu) LRCN_GPU(bad = embed_forward_gpu(t, b, w, bb, M, K, N, g_stream));
+    if (gpu) LRCN_GPU(embed_forward_gpu(t, b, w, bb, M, K, N, g_fault_tag, g_stream));
     else bad = embed_forward_cpu(t, b, w, bb, M, K, N);
     return bad;
   }, py::arg("top"), py::arg("bottom"), py::arg("weight"), py::arg("bias"));

@@ -8,6 +8,12 @@ void bind_gemm(py::module_& m) {
   m.def("gemm_cpu_init", &gemm_cpu_init, py::arg("path"));
   m.def("gemm_cpu_library", &gemm_cpu_library);
   m.def("gemm_cpu_set_threads", &gemm_cpu_set_threads, py::arg("threads"));
+  // The GPU's plan for an M×N×K product on `sms` multiprocessors (gemm.h): (tile, splits, chunk).
+  m.def("gemm_plan", [](int M, int N, int K, int sms, float alpha) {
+    if (M <= 0 || N <= 0 || K < 0 || sms <= 0) throw std::invalid_argument("gemm_plan: sizes must be positive");
+    const GemmPlan p = gemm_plan(M, N, K, sms, alpha == 0.f);
+    return py::make_tuple(p.tile, p.splits, p.chunk);
+  }, py::arg("M"), py::arg("N"), py::arg("K"), py::arg("sms"), py::arg("alpha") = 1.0f);
   // C (M×N) = alpha · op(A) · op(B) + beta · C on whole row-major matrices (A is M×K or K×M).
   m.def("gemm", [](bool trans_a, bool trans_b, float alpha, Arr A, Arr B, float beta, Arr C) {
     const char* fn = "gemm";

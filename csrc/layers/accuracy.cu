@@ -1,10 +1,12 @@
 #include "layers/accuracy.h"
 
+#include "device.h"
+
 namespace lrcn {
 namespace {
 // One warp per position p = o·inner + i (lanes over channels): flag[p] = 1 correct, 0 wrong, or the
-// label's negative class code (kIgnored, kBadLabel). cls is the same in every lane of a warp.
-__global__ void accuracy_position_kernel(int* flag, const float* bottom, const float* label, int64_t positions,
+// label's negative class code (kIgnored, kBadLabel), as floats (exact). cls is the same in every lane of a warp.
+__global__ void accuracy_position_kernel(float* flag, const float* bottom, const float* label, int64_t positions,
                                          int channels, int inner, int top_k, bool has_ignore, int ignore_label) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
@@ -23,8 +25,9 @@ __global__ void accuracy_position_kernel(int* flag, const float* bottom, const f
 }
 
 // One block: counts in a fixed order (thread t takes positions t, t + kThreads, ...).
-__global__ void accuracy_reduce_kernel(float* accuracy, LabelStats* stats, const int* flag, const float* label,
-                                       int64_t positions) {
+__global__ void accuracy_reduce_kernel(float* accuracy, DeviceFault* fault, int fault_tag, const float* flag,
+                                       const float* label, int64_t positions, int channels, bool has_ignore,
+                                       int ignore_label) {
   int64_t valid = 0, correct = 0, bad = 0, first_bad = positions;
   for (int64_t p = threadIdx.x; p < positions; p += kThreads) {
     valid += flag[p] >= 0;
@@ -37,14 +40,14 @@ __global__ void accuracy_reduce_kernel(float* accuracy, LabelStats* stats, const
   first_bad = block_reduce(first_bad, MinOp());
   if (threadIdx.x == 0) {
     accuracy[0] = valid ? static_cast<float>(correct) / static_cast<float>(valid) : 0.f;
-    stats->valid = valid;
-    stats->bad = bad;
-    stats->first_bad = bad ? label[first_bad] : 0.f;
+    if (bad)
+      record_fault(fault, fault_tag, FaultKind::kAccuracyLabel, first_bad, label[first_bad], channels, has_ignore,
+                   ignore_label);
   }
 }
 
 // Block c: accuracy over the positions labelled c.
-__global__ void accuracy_per_class_kernel(float* per_class, const int* flag, const float* label, int64_t positions,
+__global__ void accuracy_per_class_kernel(float* per_class, const float* flag, const float* label, int64_t positions,
                                           int channels, bool has_ignore, int ignore_label) {
   const int c = blockIdx.x;
   int64_t valid = 0, correct = 0;
@@ -59,32 +62,21 @@ __global__ void accuracy_per_class_kernel(float* per_class, const int* flag, con
 }
 }  // namespace
 
-LabelStats accuracy_forward_gpu(float* accuracy, float* per_class, const float* bottom, const float* label,
-                                int outer, int channels, int inner, int top_k, bool has_ignore, int ignore_label,
-                                cudaStream_t stream) {
+void accuracy_forward_gpu(float* accuracy, float* per_class, float* flag, const float* bottom, const float* label,
+                          int outer, int channels, int inner, int top_k, bool has_ignore, int ignore_label,
+                          int fault_tag, cudaStream_t stream) {
   const int64_t positions = static_cast<int64_t>(outer) * inner;
-  int* flag = nullptr;
-  LabelStats* d_stats = nullptr;
-  LRCN_CUDA_CHECK(cudaMallocAsync(&flag, (positions > 0 ? positions : 1) * sizeof(int), stream));
-  LRCN_CUDA_CHECK(cudaMallocAsync(&d_stats, sizeof(LabelStats), stream));
   if (positions > 0) {
     accuracy_position_kernel<<<blocks_for(positions * 32), kThreads, 0, stream>>>(flag, bottom, label, positions,
                                                                                   channels, inner, top_k, has_ignore,
                                                                                   ignore_label);
     LRCN_CUDA_LAUNCH_CHECK();
   }
-  accuracy_reduce_kernel<<<1, kThreads, 0, stream>>>(accuracy, d_stats, flag, label, positions);
+  accuracy_reduce_kernel<<<1, kThreads, 0, stream>>>(accuracy, fault_record(), fault_tag, flag, label, positions,
+                                                     channels, has_ignore, ignore_label);
   LRCN_CUDA_LAUNCH_CHECK();
-  if (per_class && channels > 0) {
+  if (per_class && channels > 0)
     accuracy_per_class_kernel<<<channels, kThreads, 0, stream>>>(per_class, flag, label, positions, channels,
                                                                  has_ignore, ignore_label);
-    LRCN_CUDA_LAUNCH_CHECK();
-  }
-  LabelStats stats;
-  LRCN_CUDA_CHECK(cudaMemcpyAsync(&stats, d_stats, sizeof(LabelStats), cudaMemcpyDeviceToHost, stream));
-  LRCN_CUDA_CHECK(cudaFreeAsync(d_stats, stream));
-  LRCN_CUDA_CHECK(cudaFreeAsync(flag, stream));
-  LRCN_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return stats;
 }
 }  // namespace lrcn

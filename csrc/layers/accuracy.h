@@ -4,7 +4,7 @@
 //   accuracy[0] = correct / valid (0 when no label is valid)
 //   per_class[c] (optional, channels elements) = correct_c / valid_c over positions labelled c (0 if none)
 // Bad labels (neither a class nor ignore_label) are never used as an index: they are counted and
-// reported (see LabelStats in softmax_loss.h). Counts are exact integers; results are deterministic.
+// reported (see LabelStats in softmax_loss.h, and the fault record on the GPU). Counts are exact integers; results are deterministic.
 #pragma once
 #include "common.h"
 #include "layers/softmax_loss.h"
@@ -12,8 +12,9 @@
 namespace lrcn {
 LabelStats accuracy_forward_cpu(float* accuracy, float* per_class, const float* bottom, const float* label,
                                 int outer, int channels, int inner, int top_k, bool has_ignore, int ignore_label);
-// Synchronises the stream to return the counts.
-LabelStats accuracy_forward_gpu(float* accuracy, float* per_class, const float* bottom, const float* label,
-                                int outer, int channels, int inner, int top_k, bool has_ignore, int ignore_label,
-                                cudaStream_t stream);
+// Never synchronises: flag is scratch for outer·inner floats (accuracy_gpu_scratch); the first bad label,
+// if any, goes to the fault record (device.h) under fault_tag.
+void accuracy_forward_gpu(float* accuracy, float* per_class, float* flag, const float* bottom, const float* label,
+                          int outer, int channels, int inner, int top_k, bool has_ignore, int ignore_label,
+                          int fault_tag, cudaStream_t stream);
 }  // namespace lrcn

@@ -84,16 +84,11 @@ __global__ void bias_diff_kernel(float* bias_diff, const float* top_diff, int N,
   if (threadIdx.x == 0) bias_diff[m] += part[0];
 }
 
-// Frames per chunk: as many as the scratch holds (each frame needs its columns and its GEMM output).
-int chunk_frames(const ConvGeom& g, int64_t scratch_count) {
-  const int64_t f = scratch_count / conv_gpu_scratch_per_frame(g);
-  return (int)(f < g.N ? f : g.N);
-}
 }  // namespace
 
 void conv_forward_gpu(float* top, const float* bottom, const float* weight, const float* bias, float* scratch,
                       int64_t scratch_count, const ConvGeom& g, cudaStream_t stream) {
-  const int Mg = g.Mg(), Kg = g.Kg(), F = chunk_frames(g, scratch_count);
+  const int Mg = g.Mg(), Kg = g.Kg(), F = conv_gpu_chunk_frames(g, scratch_count);
   const int64_t HW = g.HW();
   float* col = scratch;                        // (C·kh·kw) × (nb·HW)
   float* out = scratch + g.col_rows() * F * HW;  // M × (nb·HW)
@@ -112,7 +107,7 @@ void conv_forward_gpu(float* top, const float* bottom, const float* weight, cons
 void conv_backward_gpu(float* bottom_diff, float* weight_diff, float* bias_diff, const float* top_diff,
                        const float* bottom, const float* weight, float* scratch, int64_t scratch_count,
                        const ConvGeom& g, cudaStream_t stream) {
-  const int Mg = g.Mg(), Kg = g.Kg(), F = chunk_frames(g, scratch_count);
+  const int Mg = g.Mg(), Kg = g.Kg(), F = conv_gpu_chunk_frames(g, scratch_count);
   const int64_t HW = g.HW();
   if (bias_diff && g.N > 0) bias_diff_kernel<<<g.M, kThreads, 0, stream>>>(bias_diff, top_diff, g.N, g.M, HW);
   if (!weight_diff && !bottom_diff) return;

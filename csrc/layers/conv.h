@@ -43,6 +43,16 @@ void conv_backward_cpu(float* bottom_diff, float* weight_diff, float* bias_diff,
 // holds F frames' columns and channel-major outputs, F·conv_gpu_scratch_per_frame(g) floats, so it
 // bounds the memory used.
 inline int64_t conv_gpu_scratch_per_frame(const ConvGeom& g) { return (g.col_rows() + g.M) * g.HW(); }
+// Frames per chunk: as many as the scratch holds, rounded down (when it holds enough) to a multiple of
+// 4 / gcd(Ho·Wo, 4), so that a chunk's L = F·Ho·Wo columns are a multiple of 4: the rows of the GEMMs'
+// col and out operands then start 16-byte aligned and the GEMM takes its float4 paths (CaffeNet conv1 and
+// the hybrid's have odd Ho·Wo, 55² and 111²: F becomes a multiple of 4).
+inline int conv_gpu_chunk_frames(const ConvGeom& g, int64_t scratch_count) {
+  int64_t f = scratch_count / conv_gpu_scratch_per_frame(g);
+  f = f < g.N ? f : g.N;
+  const int64_t hw = g.HW(), q = hw % 4 == 0 ? 1 : hw % 2 == 0 ? 2 : 4;
+  return (int)(f >= q ? f - f % q : f);
+}
 void conv_forward_gpu(float* top, const float* bottom, const float* weight, const float* bias, float* scratch,
                       int64_t scratch_count, const ConvGeom& g, cudaStream_t stream);
 void conv_backward_gpu(float* bottom_diff, float* weight_diff, float* bias_diff, const float* top_diff,

@@ -5,8 +5,8 @@
 // BATCH_SIZE: outer | NONE: 1).
 // Backward: dx[o, c, i] = (p[o, c, i] − [c == label]) · loss_diff[0] / normalizer at valid positions, 0 at
 // ignored ones; loss_diff[0] is the loss weight (the Net keeps it in the loss top's diff).
-// Labels that are neither a class nor ignore_label are never used as an index: the forward counts them
-// and the binding turns a non-zero count into an error. The sums are deterministic: sequential on the
+// Labels that are neither a class nor ignore_label are never used as an index: the CPU forward counts them
+// and the binding turns a non-zero count into an error; the GPU forward records the first in the fault record. The sums are deterministic: sequential on the
 // CPU, a fixed-order single-block reduction on the GPU.
 #pragma once
 #include <cmath>
@@ -52,11 +52,12 @@ LabelStats softmax_loss_forward_cpu(float* loss, const float* prob, const float*
 void softmax_loss_backward_cpu(float* bottom_diff, const float* prob, const float* label, const float* loss_diff,
                                int outer, int channels, int inner, bool has_ignore, int ignore_label,
                                float normalizer);
-// The GPU forward synchronises the stream to return the counts.
-LabelStats softmax_loss_forward_gpu(float* loss, const float* prob, const float* label, int outer, int channels,
-                                    int inner, bool has_ignore, int ignore_label, LossNormalization mode,
-                                    cudaStream_t stream);
+// The GPU forward never synchronises: it writes the normaliser the backward reads into normalizer[0] (device)
+// and records the first bad label, if any, in the fault record (device.h) under fault_tag.
+void softmax_loss_forward_gpu(float* loss, float* normalizer, const float* prob, const float* label, int outer,
+                              int channels, int inner, bool has_ignore, int ignore_label, LossNormalization mode,
+                              int fault_tag, cudaStream_t stream);
 void softmax_loss_backward_gpu(float* bottom_diff, const float* prob, const float* label, const float* loss_diff,
                                int outer, int channels, int inner, bool has_ignore, int ignore_label,
-                               float normalizer, cudaStream_t stream);
+                               const float* normalizer, cudaStream_t stream);
 }  // namespace lrcn

@@ -38,9 +38,11 @@ class Accuracy(Layer):
 
     def forward(self, bottom, top):
         per_class = top[1].wdata() if len(top) > 1 else None
+        # The GPU's per-position flags (correct, wrong, ignored, bad), one float each.
+        scratch = self.buffer("flags", bottom[1].count).wdata() if self.gpu() else None
         try:
             K.accuracy_forward(top[0].wdata(), per_class, bottom[0].rdata(), bottom[1].rdata(), self.axis, self.top_k,
-                               self.ignore_label)
+                               self.ignore_label, scratch)
         except ValueError as e:
             raise self.error(str(e)) from None
 

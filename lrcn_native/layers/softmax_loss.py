@@ -28,7 +28,6 @@ class SoftmaxWithLoss(Layer):
             self.normalization = lp.enum("normalization", "VALID", NORMALIZATIONS)
         self.axis_param = self.layer_param.msg("softmax_param").int("axis", 1)
         self.prob = top[1] if len(top) > 1 else Blob()
-        self.normalizer = 1.0
 
     def reshape(self, bottom, top):
         self.axis = self.canonical_axis(self.axis_param, bottom[0].num_axes, "softmax_param")
@@ -45,9 +44,11 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, bottom, top):
         K.softmax_forward(self.prob.wdata(), bottom[0].rdata(), self.axis)
+        # The normaliser stays where the loss is: the GPU backward reads it there, no copy to the host.
+        normalizer = self.buffer("normalizer", 1)
         try:
-            self.normalizer = K.softmax_loss_forward(top[0].wdata(), self.prob.rdata(), bottom[1].rdata(), self.axis,
-                                                     self.ignore_label, self.normalization)
+            K.softmax_loss_forward(top[0].wdata(), normalizer.wdata(), self.prob.rdata(), bottom[1].rdata(),
+                                   self.axis, self.ignore_label, self.normalization)
         except ValueError as e:
             raise self.error(str(e)) from None
 
@@ -55,8 +56,8 @@ class SoftmaxWithLoss(Layer):
         if propagate_down[1]:
             raise self.error("cannot backpropagate to the label input (bottom 1)")
         if propagate_down[0]:
-            K.softmax_loss_backward(bottom[0].wdiff(), self.prob.rdata(), bottom[1].rdata(), top[0].rdiff(), self.axis,
-                                    self.ignore_label, self.normalizer)
+            K.softmax_loss_backward(bottom[0].wdiff(), self.prob.rdata(), bottom[1].rdata(), top[0].rdiff(),
+                                    self.buffer("normalizer", 1).rdata(), self.axis, self.ignore_label)
 
     def allow_force_backward(self, bottom_index):
         return bottom_index != 1  # never into the labels
