@@ -391,7 +391,12 @@ def cmd_classify_video(args):
     import lrcn_native as caffe
     from lrcn_native.tasks import activity as A
     _mode(args.gpu)
-    frames = A.load_video_frames(args.frames)          # before the net: a bad folder fails fast
+    video_file = os.path.isfile(args.frames)
+    if args.flow_method and not (args.flow and video_file):
+        raise SystemExit("lrcn classify-video: --flow-method computes a video file's flow images: give --flow "
+                         "and a video file")
+    # before the net: a bad folder or video fails fast
+    frames = A.load_video_frames(args.frames, (args.flow_method or "tvl1") if args.flow and video_file else None)
     net = caffe.Net(args.model, caffe.TEST, weights=args.weights)
     label, rows = A.classify_video(net, frames, flow=args.flow, mean=args.mean, crops=not args.no_crops)
     name = args.classes and A.read_class_names(args.classes)[label]
@@ -591,10 +596,13 @@ def main(argv=None):
                    help="NetState stage of the deploy net (repeatable): unfactored, 2-layer (default: factored)")
     p.set_defaults(func=cmd_caption)
     p = sub.add_parser("classify-video", help="one video through a released activity deploy net (classify_video.py)")
-    p.add_argument("frames", help="folder of the video's frames (*.jpg / *.png, in name order)")
+    p.add_argument("frames", help="folder of the video's frames (*.jpg / *.png, in name order), or a video file "
+                                  "(the `video` extra)")
     p.add_argument("--model", required=True, help="deploy net: deploy_lstm.prototxt or deploy_singleFrame.prototxt")
     p.add_argument("--weights", required=True, help="trained .caffemodel")
     p.add_argument("--flow", action="store_true", help="the frames are flow images (flow mean; single-frame nets: the x-flow quirk)")
+    p.add_argument("--flow-method", choices=("tvl1", "farneback", "lucas_kanade"), default=None,
+                   help="with --flow and a video file: compute its flow images this way (default: tvl1)")
     p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"),
                    help="per-channel mean after RGB -> BGR (default: the released script's, 103.939 116.779 "
                         "128.68 for RGB, 128 for flow)")

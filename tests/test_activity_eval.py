@@ -1,5 +1,6 @@
 """Activity evaluation as released: classify_video.py's protocol (clips, 10 crops, means, the flow quirk,
 clip markers, averaging) on the original deploy nets, clip scoring with a tiny net, class-name files."""
+import importlib.util
 import json
 import re
 
@@ -173,7 +174,7 @@ def test_read_class_names(tmp_path):
 
 def test_classify_video_refuses_a_missing_or_empty_folder(tmp_path, capsys):
     assert main(["classify-video", str(tmp_path / "nope"), "--model", "m", "--weights", "w"]) == 1
-    assert "not a folder of frames" in capsys.readouterr().err
+    assert "neither a folder of frames nor a video file" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no .jpg or .png frames"):
         A.load_video_frames(str(tmp_path))
 
@@ -226,3 +227,36 @@ def test_evaluate_activity_scores_then_fuses(tmp_path, capsys):
     listing.write_text("Walk/v_Walk_g01_c01\n")
     with pytest.raises(ValueError, match="test.txt:1: expected"):
         A.read_video_list(str(listing))
+
+
+@needs_original
+@pytest.mark.skipif(importlib.util.find_spec("av") is None, reason="PyAV not installed: pip install 'lrcn_native[video]'")
+@pytest.mark.parametrize("flow", [False, True])
+def test_classify_video_reads_a_video_file_as_its_frames(tmp_path, flow):
+    """A video file gives the rows of the folder of its decoded frames (or, with --flow, of their LRCN flow
+    images written losslessly), through the same deploy net: decoding and flow happen before the protocol."""
+    from lrcn_native.data.flow import flow_images
+    from lrcn_native.data.video import read_frames, write_video
+    prototxt, weights = _narrow_deploy("deploy_singleFrame.prototxt", tmp_path, seed=3)
+    yy, xx = np.mgrid[0:48, 0:64]
+    frames = [np.stack([np.uint8(128 + 60 * np.sin(0.2 * (xx - 0.4 * t)) * np.cos(0.15 * yy + c)) for c in range(3)], 2)
+              for t in range(18)]
+    video = tmp_path / "v.avi"
+    write_video(video, frames)
+    decoded = list(read_frames(video))
+    images = list(flow_images(decoded, "lucas_kanade")) if flow else decoded
+    folder = tmp_path / "as_frames"
+    folder.mkdir()
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"v.{i + 1:04d}.png")   # PNG: lossless, the same pixels
+    out = {}
+    for name, src in (("file", video), ("folder", folder)):
+        out[name] = tmp_path / f"{name}.json"
+        args = ["classify-video", str(src), "--model", str(prototxt), "--weights", str(weights), "--json", str(out[name])]
+        assert main(args + (["--flow"] + (["--flow-method", "lucas_kanade"] if name == "file" else [])) * flow) == 0
+    file_rows, folder_rows = (np.array(json.load(open(out[k]))["rows"]) for k in ("file", "folder"))
+    assert file_rows.shape == (17 if flow else 18, 5)
+    np.testing.assert_array_equal(file_rows, folder_rows)
+    with pytest.raises(SystemExit, match="give --flow and a video file"):
+        main(["classify-video", str(folder), "--model", str(prototxt), "--weights", str(weights), "--flow",
+              "--flow-method", "tvl1"])

@@ -97,22 +97,38 @@ RELEASED_CROP = (227, 227)
 RELEASED_MIN_HEIGHT = (240, 320)    # frames shorter than 240 px are resized to 240 x 320 first
 
 
-def load_video_frames(path):
-    """A video's frames: every image file in folder ``path`` in name order (the released script globbed
-    *.jpg unsorted, which is the file system's order; sorting gives the temporal order of its %04d names),
-    loaded as io.load_image (H x W x 3 RGB in [0, 1]) and resized to 240 x 320 when under 240 px high."""
-    if not os.path.isdir(path):
-        raise ValueError(f"{path}: not a folder of frames")
-    names = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg", ".png")))
-    if not names:
-        raise ValueError(f"{path}: no .jpg or .png frames")
-    frames = []
-    for name in names:
-        try:
-            im = io.load_image(os.path.join(path, name))
-        except OSError as e:
-            raise ValueError(f"{os.path.join(path, name)}: unreadable frame ({e})") from e
-        frames.append(io.resize_image(im, RELEASED_MIN_HEIGHT) if im.shape[0] < RELEASED_MIN_HEIGHT[0] else im)
+def load_video_frames(path, flow_method=None):
+    """A video's frames as the released script reads them: H x W x 3 RGB in [0, 1] (io.load_image), resized to
+    240 x 320 when under 240 px high.
+
+    path: a folder of frame images, read in name order (the released script globbed *.jpg unsorted, which is
+    the file system's order; sorting gives the temporal order of its %04d names), or a video file, decoded
+    with PyAV (the `video` extra) — every frame, as prepare-ucf101 extracts them, without its JPEG round trip.
+    flow_method: for a video file only, turn its frames into LRCN's flow images first (data.flow.flow_images:
+    "tvl1", "farneback" or "lucas_kanade"; one fewer than the frames, as released).
+    """
+    if os.path.isfile(path):
+        from ..data.flow import flow_images
+        from ..data.video import read_frames
+        frames = read_frames(path)                       # RGB uint8; VideoError names a bad file
+        images = list(flow_images(frames, flow_method) if flow_method else frames)
+        frames = [im.astype(np.float32) / 255 for im in images]
+    elif flow_method:
+        raise ValueError(f"{path}: flow is computed from a video file; a folder should hold flow images already")
+    elif not os.path.isdir(path):
+        raise ValueError(f"{path}: neither a folder of frames nor a video file")
+    else:
+        names = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg", ".png")))
+        if not names:
+            raise ValueError(f"{path}: no .jpg or .png frames")
+        frames = []
+        for name in names:
+            try:
+                frames.append(io.load_image(os.path.join(path, name)))
+            except OSError as e:
+                raise ValueError(f"{os.path.join(path, name)}: unreadable frame ({e})") from e
+    frames = [io.resize_image(im, RELEASED_MIN_HEIGHT) if im.shape[0] < RELEASED_MIN_HEIGHT[0] else im
+              for im in frames]
     if any(f.shape != frames[0].shape for f in frames):
         raise ValueError(f"{path}: frames differ in size")
     return frames
