@@ -511,7 +511,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
-    p.add_argument("parts", nargs="*", help=f"parts to run (default: all): {', '.join(demo.PARTS)}")
+    p.add_argument("parts", nargs="*", help="parts to run (default: all, in this order): " +
+                   "; ".join(f"{name} ({what})" for name, (_, what) in demo.PARTS.items()))
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
     p.add_argument("--seed", type=int, default=0)

@@ -45,3 +45,11 @@ def test_demo_refuses_an_unknown_part_before_running_any(tmp_path):
     with pytest.raises(ValueError, match="unknown demo part.*activty.*known:.*captioning"):
         demo.run(["captioning", "activty"], out_dir=str(tmp_path))
     assert not (tmp_path / "results.json").exists()
+
+
+def test_demo_help_lists_every_part_with_its_table(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for part, table in (("activity", "Table 1"), ("captioning", "Tables 2-4"), ("video", "Table 5")):
+        assert f"{part} ({table}:" in help_text

@@ -12,11 +12,15 @@ import time
 
 from ..fileio import atomic_write_text
 
-# part name -> "module:function" (imported when run, so one part's dependencies never load for another)
+# part name -> ("module:function", what it shows); the module is imported when run, so one part's
+# dependencies never load for another
 PARTS = {
-    "activity": "lrcn_native.tasks.activity_demo:demo",
-    "captioning": "lrcn_native.tasks.captioning_demo:demo",
-    "video": "lrcn_native.tasks.video_demo:demo",
+    "activity": ("lrcn_native.tasks.activity_demo:demo",
+                 "Table 1: single frame vs LRCN on RGB and flow, late fusion"),
+    "captioning": ("lrcn_native.tasks.captioning_demo:demo",
+                   "Tables 2-4: LRCN captions, BLEU / CIDEr-D / ROUGE-L, retrieval R@K, 1-NN baseline"),
+    "video": ("lrcn_native.tasks.video_demo:demo",
+              "Table 5: video description from CRF outputs, encoder-decoder / CRF max / CRF prob"),
 }
 
 
@@ -29,7 +33,7 @@ def run(parts=None, out_dir="lrcn_demo", quick=False, seed=0):
     os.makedirs(out_dir, exist_ok=True)
     results = {"quick": quick, "seed": seed, "parts": {}}
     for name in parts:
-        module, function = PARTS[name].split(":")
+        module, function = PARTS[name][0].split(":")
         t0 = time.perf_counter()
         part = getattr(importlib.import_module(module), function)(out_dir, quick=quick, seed=seed)
         results["parts"][name] = {"seconds": round(time.perf_counter() - t0, 1), **part}
