@@ -12,7 +12,7 @@ import lrcn_native as caffe
 from lrcn_native import io
 from lrcn_native.cli import main
 from lrcn_native.tasks import activity as A
-from tests.util import ORIGINAL, needs_original
+from util import ORIGINAL, needs_original
 
 DEPLOY = ORIGINAL / "LRCN_activity_recognition"
 # Narrower layers, the released structure otherwise (kernels, strides, groups, pools, LRN, Reshape 16 x 10, the
