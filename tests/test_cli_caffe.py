@@ -1,0 +1,145 @@
+"""The `lrcn` command as the `caffe` tool: Caffe's flag syntax, checked numbers, help, version, pipes."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import lrcn_native as caffe
+from lrcn_native import cli
+from lrcn_native.cli import main
+
+CONV = os.path.join(os.path.dirname(__file__), "golden", "conv")
+
+# "a" is in every net, "ab" only with stages a and b, "lvl" only at level >= 2, "tr" only in TRAIN.
+STAGED = '''name: "staged" force_backward: true
+layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }
+layer { name: "a" type: "ReLU" bottom: "x" top: "a" }
+layer { name: "ab" type: "ReLU" bottom: "a" top: "ab" include { stage: "a" stage: "b" } }
+layer { name: "lvl" type: "ReLU" bottom: "a" top: "lvl" include { min_level: 2 } }
+layer { name: "tr" type: "ReLU" bottom: "a" top: "tr" include { phase: TRAIN } }
+'''
+
+
+def timed_layers(out):
+    names = {line.split("\t")[0].strip() for line in out.splitlines() if "\tforward:" in line}
+    return {n for n in names if not n.endswith("_split")}  # the Split layers Caffe inserts
+
+
+@pytest.mark.parametrize("argv, layers", [
+    (["-model", "{net}", "-iterations", "1"], {"in", "a", "tr"}),
+    (["-model={net}", "-iterations=1", "-phase", "TEST", "-level", "2"], {"in", "a", "lvl"}),
+    (["-model", "{net}", "-iterations", "1", "-stage", "a,b"], {"in", "a", "ab", "tr"}),
+    (["--model", "{net}", "--iterations", "1", "--stage", "a,b"], {"in", "a", "ab", "tr"}),
+    (["--model", "{net}", "--iterations", "1", "--stage", "a", "--stage", "b"], {"in", "a", "ab", "tr"}),
+    (["--model", "{net}", "--iterations", "1", "--stage", "a"], {"in", "a", "tr"}),
+])
+def test_time_takes_caffe_and_our_flags(tmp_path, capsys, argv, layers):
+    net = tmp_path / "net.prototxt"
+    net.write_text(STAGED)
+    assert main(["time"] + [a.replace("{net}", str(net)) for a in argv]) == 0
+    assert timed_layers(capsys.readouterr().out) == layers
+
+
+def test_caffe_syntax_rewrites_only_caffe_flags():
+    assert cli._caffe_syntax(["train", "-solver", "s.prototxt", "-weights=a,b", "-gpu", "all", "--plot", "p.png",
+                              "-sigint_effect", "none", "-x", "-1"]) == [
+        "train", "--solver", "s.prototxt", "--weights=a,b", "--gpu", "all", "--plot", "p.png",
+        "--sigint_effect", "none", "-x", "-1"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["time", "--model", "n", "--iterations", "0"], "must be >= 1"),
+    (["time", "--model", "n", "-iterations", "-1"], "must be >= 1"),
+    (["test", "--model", "n", "--weights", "w", "--iterations", "x"], "'x' is not an integer"),
+    (["time", "--model", "n", "--phase", "VAL"], "invalid choice"),
+    (["caption", "--weights", "w", "--vocab", "v", "--beam-size", "0"], "must be >= 1"),
+    (["caption", "--weights", "w", "--vocab", "v", "--temp", "0"], "must be > 0"),
+    (["evaluate-activity", "--fusion", "1.5"], "must be in [0, 1]"),
+    (["prepare-ucf101", "v", "o", "--quality", "101"], "must be in [1, 100]"),
+    (["prepare-ucf101", "v", "o", "--jobs", "0"], "must be >= 1"),
+    (["train", "-solver", "s", "-sigint_effect", "later"], "invalid choice"),
+])
+def test_numbers_and_choices_are_checked(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_gpu_specs(tmp_path, capsys):
+    assert cli._gpu_ids("0") == [0] and cli._gpu_ids("1,0") == [1, 0]
+    with pytest.raises(ValueError, match="device ids"):
+        cli._gpu_ids("first")
+    with pytest.raises(ValueError, match=">= 0"):
+        cli._gpu_ids("-1")
+    if caffe.backend.K.device_count() == 0:  # `all` on a machine without a GPU: a clear error, not int('all')
+        net = tmp_path / "net.prototxt"
+        net.write_text(STAGED)
+        assert main(["time", "-model", str(net), "-gpu", "all"]) == 1
+        err = capsys.readouterr().err
+        assert "--gpu all: no CUDA device is visible" in err and "int" not in err
+
+
+def test_train_with_caffe_flags(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="lrcn_native")
+    (tmp_path / "net.prototxt").write_text(STAGED)
+    (tmp_path / "s.prototxt").write_text(f'net: "{tmp_path / "net.prototxt"}" base_lr: 0.1 max_iter: 1 '
+                                         f'lr_policy: "fixed" solver_mode: CPU snapshot_after_train: false '
+                                         f'test_net: "{tmp_path / "net.prototxt"}" test_iter: 1 test_interval: 10')
+    w = os.path.join(CONV, "weights.caffemodel")
+    # Two weight files, comma-separated: each logged once, though loaded into the train and the test net.
+    assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-weights", f"{w},{w}", "-stage", "a,b",
+                 "-sigint_effect", "snapshot", "-sighup_effect", "none"]) == 0
+    assert caplog.text.count(f"Finetuning from {w}") == 2
+    assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-weights", w, "-snapshot", "x.solverstate"]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-gpu", "0,1"]) == 1
+    assert "several GPUs" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["time", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert "forward-backward passes timed (default: 50)" in " ".join(out.split())
+    assert "(default: TRAIN)" in out and "--level" in out and "(default: 0)" in out
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: stop)" in out and "(default: snapshot)" in out
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"lrcn_native {caffe.__version__}"
+
+
+def test_time_deploy_failure_under_train_hints_at_test_phase(tmp_path, capsys):
+    net = tmp_path / "net.prototxt"
+    # The label input exists only in TRAIN nets: a TEST-only layer reading "x" fails under TRAIN.
+    net.write_text('name: "d"\nlayer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } }'
+                   ' include { phase: TEST } }\nlayer { name: "a" type: "ReLU" bottom: "x" top: "a" }\n')
+    assert main(["time", "--model", str(net), "--iterations", "1"]) == 1
+    assert "it builds with --phase TEST" in capsys.readouterr().err
+    assert main(["time", "--model", str(net), "--iterations", "1", "--phase", "TEST"]) == 0
+
+
+def test_convert_says_which_format(tmp_path, capsys):
+    src = os.path.join(CONV, "weights.caffemodel")
+    assert main(["convert", src, str(tmp_path / "w.bin")]) == 0
+    assert "binary .caffemodel (V2); name it *.h5 for HDF5" in capsys.readouterr().out
+    assert main(["convert", src, str(tmp_path / "w.h5")]) == 0
+    assert ", HDF5)" in capsys.readouterr().out
+
+
+def test_inspect_into_a_closed_pipe_is_quiet():
+    root = os.path.dirname(os.path.dirname(caffe.__file__))
+    proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); "
+                             "from lrcn_native.cli import main; sys.exit(main())", "inspect",
+                             os.path.join(CONV, "weights.caffemodel")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line is written (as `| head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err
