@@ -139,6 +139,54 @@ def cmd_convert(args):
     return 0
 
 
+def cmd_device_query(args):
+    """What CUDA sees, as `caffe device_query`: each device's name, memory and compute capability, and the
+    architectures this build's kernels were compiled for."""
+    from lrcn_native.backend import K
+    if not K.has_cuda:
+        print("lrcn_native was built without CUDA (CPU only): rebuild with nvcc on the PATH (or CUDACXX set) "
+              "to use a GPU")
+        return 1
+    n = K.device_count()
+    print(f"CUDA kernels built for architectures: {K.cuda_architectures}")
+    if not n:
+        print("no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)")
+        return 1
+    ids = _gpu_ids(args.gpu) if args.gpu is not None else range(n)
+    for i in ids:
+        if i >= n:
+            raise ValueError(f"--gpu {args.gpu}: device {i} does not exist ({n} visible)")
+        p = K.device_properties(i)
+        major, minor = p["compute_capability"]
+        print(f"Device id:                     {i}")
+        print(f"Name:                          {p['name']}")
+        print(f"Total global memory:           {p['total_memory']} ({p['total_memory'] / 2 ** 30:.1f} GiB)")
+        print(f"Compute capability:            {major}.{minor}")
+        print(f"Number of multiprocessors:     {p['multiprocessors']}")
+        print(f"CUDA runtime / driver:         {p['runtime_version']} / {p['driver_version']}")
+        note = _architecture_note(K.cuda_architectures, major * 10 + minor)
+        if note:
+            print(f"Warning: {note}; rebuild with -DCMAKE_CUDA_ARCHITECTURES={major}{minor}")
+    return 0
+
+
+def _architecture_note(architectures, cc):
+    """Whether kernels built for CMake's `architectures` ("80 90-real") run on a device of compute capability
+    `cc` (86): machine code for it, else PTX of an older one that the driver compiles at start, else none."""
+    real, ptx = set(), set()
+    for a in architectures.split():
+        number, _, kind = a.partition("-")
+        if kind != "virtual":
+            real.add(int(number))
+        if kind != "real":
+            ptx.add(int(number))
+    if cc in real:
+        return None
+    if any(p <= cc for p in ptx):
+        return f"no machine code for sm_{cc}: the driver compiles the PTX at the first start (slow)"
+    return f"no kernels for sm_{cc}: the GPU cannot run this build"
+
+
 def _gpu_available():
     from lrcn_native.backend import K
     try:
@@ -609,6 +657,9 @@ def main(argv=None):
                    help="net phase (deploy nets: TEST)")
     _add_net_state(p)
     p.set_defaults(func=cmd_time)
+    p = sub.add_parser("device_query", help="the CUDA devices and this build's architectures (caffe device_query)")
+    p.add_argument("--gpu", default=None, help="device ids to show: 0, 0,1 or all (default: all)")
+    p.set_defaults(func=cmd_device_query)
     p = sub.add_parser("inspect", help="layers, blob shapes and parameter counts of a weight file")
     p.add_argument("file")
     p.set_defaults(func=cmd_inspect)

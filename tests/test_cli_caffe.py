@@ -143,3 +143,39 @@ def test_inspect_into_a_closed_pipe_is_quiet():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_device_query_without_cuda_or_device(capsys, monkeypatch):
+    K = caffe.backend.K
+    if not K.has_cuda:
+        assert main(["device_query"]) == 1
+        assert "built without CUDA" in capsys.readouterr().out
+    elif K.device_count() == 0:
+        assert main(["device_query"]) == 1
+        assert "no CUDA device is visible" in capsys.readouterr().out
+
+
+def test_device_query_report(capsys, monkeypatch):
+    """The report's fields from what the binding returns (a stand-in for the CUDA module: no GPU here)."""
+    class FakeK:
+        has_cuda, cuda_architectures = True, "80 90-real"
+
+        @staticmethod
+        def device_count():
+            return 2
+
+        @staticmethod
+        def device_properties(i):
+            return {"name": f"GPU{i}", "total_memory": 80 * 2 ** 30, "compute_capability": ((9, 0), (8, 6))[i],
+                    "multiprocessors": 132, "runtime_version": 13000, "driver_version": 13010}
+    monkeypatch.setattr(caffe.backend, "K", FakeK)
+    assert main(["device_query"]) == 0
+    out = capsys.readouterr().out
+    assert "architectures: 80 90-real" in out and "Name:                          GPU1" in out
+    assert "Compute capability:            9.0" in out and "(80.0 GiB)" in out
+    assert out.count("Warning") == 1 and "no machine code for sm_86" in out  # 8.6 runs 8.0's PTX
+    assert main(["device_query", "-gpu", "2"]) == 1
+    assert "device 2 does not exist (2 visible)" in capsys.readouterr().err
+    assert cli._architecture_note("80-real", 90) == "no kernels for sm_90: the GPU cannot run this build"
+    assert cli._architecture_note("90-virtual", 86).startswith("no kernels")
+    assert cli._architecture_note("90", 90) is None
