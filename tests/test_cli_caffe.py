@@ -179,3 +179,56 @@ def test_device_query_report(capsys, monkeypatch):
     assert cli._architecture_note("80-real", 90) == "no kernels for sm_90: the GPU cannot run this build"
     assert cli._architecture_note("90-virtual", 86).startswith("no kernels")
     assert cli._architecture_note("90", 90) is None
+
+
+# --- found by a new user --------------------------------------------------------------------------------
+def test_import_from_a_source_tree_without_extension_says_what_to_do(tmp_path):
+    import shutil
+    src = os.path.dirname(caffe.__file__)
+    shutil.copytree(src, tmp_path / "lrcn_native", ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    (tmp_path / "CMakeLists.txt").write_text("# the repository root\n")
+    proc = subprocess.run([sys.executable, "-c", "import lrcn_native"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "compiled module (_C or _cuda) is not in" in last and "build it in place" in last
+    assert "circular import" not in proc.stderr
+
+
+def test_unknown_bottom_names_the_stages_and_levels_the_file_declares(tmp_path):
+    net = tmp_path / "net.prototxt"
+    net.write_text(STAGED + 'layer { name: "p" type: "ReLU" bottom: "ab" top: "p" include { min_level: 1 } }\n')
+    with pytest.raises(caffe.NetError) as e:
+        caffe.Net(str(net), caffe.TRAIN, level=1)
+    text = str(e.value)
+    assert "unknown bottom blob 'ab'" in text and "stages a, b" in text and "levels min_level 2, min_level 1" in text
+    assert "built for phase TRAIN, level 1, stages []" in text
+    caffe.Net(str(net), caffe.TRAIN, level=1, stages=("a", "b"))  # the hint's fix works
+
+
+def test_weights_matching_no_layer_warn(tmp_path, caplog):
+    from lrcn_native.proto.caffemodel import LayerWeights, write_caffemodel
+    net = caffe.Net(os.path.join(CONV, "net.prototxt"), caffe.TEST)
+    other = tmp_path / "other.caffemodel"
+    write_caffemodel(str(other), "other", [LayerWeights("fc_x", "InnerProduct", [])])
+    caplog.set_level("INFO", logger="lrcn_native")
+    net.copy_from(str(other))
+    assert "Ignoring source layer fc_x" in caplog.text
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "none of its 1 layers (fc_x) is a layer of net" in warnings[0].getMessage()
+    caplog.clear()
+    net.copy_from(os.path.join(CONV, "weights.caffemodel"))  # a matching file: no warning
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("content, kind", [
+    (b'name: "a prototxt, not weights"\n', "not a Caffe .caffemodel (binary NetParameter): "),
+    (b"\x89HDF\r\n\x1a\n" + b"\0" * 64, "not a Caffe HDF5 file: "),
+])
+def test_wrong_weight_files_say_what_they_are_not(tmp_path, content, kind):
+    path = tmp_path / "w.caffemodel"
+    path.write_bytes(content)
+    net = caffe.Net(os.path.join(CONV, "net.prototxt"), caffe.TEST)
+    with pytest.raises(ValueError) as e:
+        net.copy_from(str(path))
+    assert str(e.value).startswith(f"{path}: {kind}")
