@@ -36,6 +36,8 @@ def _gpu_ids(spec):
 def _mode(gpu):
     """CPU mode for gpu=None, else GPU mode on the first device of --gpu (as `caffe test` and `caffe time`)."""
     import lrcn_native as caffe
+    from lrcn_native.backend import blas_core, blas_library
+    log.info("CPU sgemm: %s (OpenBLAS kernels: %s)", blas_library, blas_core)  # logged at import, before our handler
     if gpu is None:
         caffe.set_mode_cpu()
         return False

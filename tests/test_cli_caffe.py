@@ -93,6 +93,7 @@ def test_train_with_caffe_flags(tmp_path, capsys, caplog):
     assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-weights", f"{w},{w}", "-stage", "a,b",
                  "-sigint_effect", "snapshot", "-sighup_effect", "none"]) == 0
     assert caplog.text.count(f"Finetuning from {w}") == 2
+    assert "CPU sgemm: " in caplog.text  # the BLAS line, logged at import before the CLI's handler, again
     assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-weights", w, "-snapshot", "x.solverstate"]) == 1
     assert "not both" in capsys.readouterr().err
     assert main(["train", "-solver", str(tmp_path / "s.prototxt"), "-gpu", "0,1"]) == 1
