@@ -189,6 +189,30 @@ def _architecture_note(architectures, cc):
     return f"no kernels for sm_{cc}: the GPU cannot run this build"
 
 
+def cmd_upgrade_net(args):
+    """A V1 net prototxt rewritten as V2 (Caffe's upgrade_net_proto_text)."""
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.proto.upgrade import to_text, upgrade_net
+    netp = parse_file(args.input)
+    upgraded = upgrade_net(netp)
+    atomic_write_text(args.output, to_text(upgraded) + "\n")
+    print(f"wrote {args.output}: " + ("upgraded from V1 to V2" if upgraded is not netp else
+                                       "already in the current format, written unchanged (comments dropped)"))
+    return 0
+
+
+def cmd_upgrade_solver(args):
+    """An old solver prototxt (solver_type enum) rewritten with the `type` string (Caffe's upgrade_solver_proto_text)."""
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.proto.upgrade import to_text, upgrade_solver
+    sp = parse_file(args.input)
+    upgraded = upgrade_solver(sp)
+    atomic_write_text(args.output, to_text(upgraded) + "\n")
+    print(f"wrote {args.output}: " + (f"solver_type {sp.get('solver_type')} -> type \"{upgraded.get('type')}\""
+                                       if upgraded is not sp else "already in the current format, written unchanged"))
+    return 0
+
+
 def _gpu_available():
     from lrcn_native.backend import K
     try:
@@ -669,6 +693,15 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
+    p = sub.add_parser("upgrade-net", help="V1 net prototxt -> V2 (caffe's upgrade_net_proto_text)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_upgrade_net)
+    p = sub.add_parser("upgrade-solver", help="old solver prototxt (solver_type) -> current (caffe's "
+                                              "upgrade_solver_proto_text)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_upgrade_solver)
     p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")

@@ -9,6 +9,7 @@ pycaffe's (``net.blobs``, ``net.params``, ``forward``, ``backward``...).
 import collections
 import contextlib
 import importlib
+import logging
 import os
 
 import numpy as np
@@ -19,6 +20,8 @@ from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
 from .layers import sequence_data
 from .proto.text import Message, parse, parse_file
+
+log = logging.getLogger("lrcn_native")
 
 
 class NetError(ValueError):
@@ -68,10 +71,6 @@ def _state_hint(lps, phase, level, stages):
 
 def _layer_params(netp):
     """The net's layer messages, with net-level inputs (input/input_dim/input_shape) as an Input layer."""
-    if netp.all("layers"):
-        raise netp.error("layers", "this is a V1 prototxt ('layers { type: CONVOLUTION ... }', Caffe before 2015), "
-                                   "which is not supported: upgrade it to V2 'layer { type: \"Convolution\" ... }' "
-                                   "(Caffe's upgrade_net_proto_text does it); V1 .caffemodel weights do load")
     layers = list(netp.msgs("layer"))
     inputs = netp.strs("input")
     if inputs:
@@ -242,6 +241,12 @@ class Net:
     # --- construction -------------------------------------------------------------------------
     def _init(self, netp, phase, level, stages):
         from .proto.schema import validate_net
+        from .proto.upgrade import upgrade_net
+        upgraded = upgrade_net(netp)  # a V1 net (`layers { type: CONVOLUTION }`), as Caffe's UpgradeNetAsNeeded
+        if upgraded is not netp:
+            log.info("%s: V1 prototxt ('layers' blocks) upgraded to V2 in memory; `lrcn upgrade-net` writes the "
+                     "upgraded file", netp.filename)
+            netp = upgraded
         validate_net(netp)
         state = netp.msg("state")
         if "state" in netp:  # the file's own state is the default (Caffe merges the two)

@@ -55,8 +55,8 @@ log = logging.getLogger("lrcn_native")
 f32 = np.float32
 
 LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
-# The old `solver_type` enum (SolverParameter.SolverType) and the `type` names Caffe upgrades it to.
 SIGNAL_EFFECTS = ("stop", "snapshot", "none")  # caffe train's -sigint_effect / -sighup_effect values
+# The old `solver_type` enum (SolverParameter.SolverType) and the `type` names Caffe upgrades it to.
 SOLVER_TYPES = ("SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM")
 _TYPE_NAMES = {"SGD": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad", "RMSPROP": "RMSProp",
                "ADADELTA": "AdaDelta", "ADAM": "Adam"}

@@ -233,3 +233,127 @@ def test_wrong_weight_files_say_what_they_are_not(tmp_path, content, kind):
     with pytest.raises(ValueError) as e:
         net.copy_from(str(path))
     assert str(e.value).startswith(f"{path}: {kind}")
+
+
+# --- V1 prototxt (the model zoo's VGG_ILSVRC_16_layers_deploy.prototxt format, scaled down) ---------------
+V1_DEPLOY = '''name: "VGG_ILSVRC_16_layers"
+input: "data"
+input_dim: 2
+input_dim: 3
+input_dim: 12
+input_dim: 12
+layers {
+  bottom: "data"
+  top: "conv1_1"
+  name: "conv1_1"
+  type: CONVOLUTION
+  blobs_lr: 1
+  blobs_lr: 2
+  weight_decay: 1
+  weight_decay: 0
+  convolution_param {
+    num_output: 4
+    pad: 1
+    kernel_size: 3
+  }
+}
+layers {
+  bottom: "conv1_1"
+  top: "conv1_1"
+  name: "relu1_1"
+  type: RELU
+}
+layers {
+  bottom: "conv1_1"
+  top: "pool1"
+  name: "pool1"
+  type: POOLING
+  pooling_param {
+    pool: MAX
+    kernel_size: 2
+    stride: 2
+  }
+}
+layers {
+  bottom: "pool1"
+  top: "fc6"
+  name: "fc6"
+  type: INNER_PRODUCT
+  param: "shared_fc"
+  inner_product_param {
+    num_output: 5
+  }
+}
+layers {
+  bottom: "fc6"
+  top: "fc6"
+  name: "drop6"
+  type: DROPOUT
+  dropout_param {
+    dropout_ratio: 0.5
+  }
+}
+layers {
+  bottom: "fc6"
+  top: "prob"
+  name: "prob"
+  type: SOFTMAX
+}
+'''
+
+
+def test_v1_prototxt_is_upgraded_in_memory_and_by_upgrade_net(tmp_path, capsys, caplog):
+    import numpy as np
+    caplog.set_level("INFO", logger="lrcn_native")
+    v1 = tmp_path / "deploy_v1.prototxt"
+    v1.write_text(V1_DEPLOY)
+    net = caffe.Net(str(v1), caffe.TEST)
+    assert f"{v1}: V1 prototxt ('layers' blocks) upgraded to V2 in memory" in caplog.text
+    assert [l.type for l in net.layers] == ["Input", "Convolution", "ReLU", "Pooling", "InnerProduct", "Dropout",
+                                            "Softmax"]
+    assert net.blobs["prob"].data.shape == (2, 5) and net.params["fc6"][0].data.shape == (5, 4 * 6 * 6)
+    # blobs_lr / weight_decay became param { lr_mult decay_mult }; fc6's param name became param { name }
+    assert net._lr_mult[:2] == [1, 2] and net._decay_mult[:2] == [1, 0]
+    assert "shared_fc" in net._param_owner
+    v2 = tmp_path / "deploy_v2.prototxt"
+    assert main(["upgrade-net", str(v1), str(v2)]) == 0
+    assert "upgraded from V1 to V2" in capsys.readouterr().out
+    text = v2.read_text()
+    assert "layers {" not in text and 'type: "Convolution"' in text and "pool: MAX" in text
+    assert "param {\n    lr_mult: 1\n    decay_mult: 1\n  }" in text and 'name: "shared_fc"' in text
+    upgraded = caffe.Net(str(v2), caffe.TEST)  # the same net from the file written
+    for name in net.blobs:
+        assert upgraded.blobs[name].data.shape == net.blobs[name].data.shape
+    assert upgraded._lr_mult == net._lr_mult and upgraded._decay_mult == net._decay_mult
+    x = np.random.default_rng(0).standard_normal(net.blobs["data"].data.shape).astype(np.float32)
+    path = tmp_path / "w.caffemodel"
+    net.save(str(path))
+    upgraded.copy_from(str(path))
+    np.testing.assert_array_equal(net.forward(data=x)["prob"], upgraded.forward(data=x)["prob"])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("type: RELU", "type: RELUX"), "V1 layer type 'RELUX' is not one of Caffe's V1 LayerType names"),
+    (("type: RELU", 'type: "ReLU"'), "V1 layer type 'ReLU' is not one of"),
+    (("blobs_lr: 2", "blobs_lr: 2 lr_mult: 2"), "field 'lr_mult' is not a field of a V1 layer"),
+    (('name: "prob"', 'name: "prob" } layer { name: "x" type: "ReLU" bottom: "prob" top: "x"'),
+     "mixes V1 'layers' and V2 'layer'"),
+])
+def test_bad_v1_prototxt_names_file_and_line(tmp_path, edit, message):
+    v1 = tmp_path / "v1.prototxt"
+    v1.write_text(V1_DEPLOY.replace(*edit))
+    with pytest.raises(caffe.PrototxtError) as e:
+        caffe.Net(str(v1), caffe.TEST)
+    assert str(e.value).startswith(f"{v1}:") and message in str(e.value)
+
+
+def test_upgrade_solver(tmp_path, capsys):
+    old = tmp_path / "old_solver.prototxt"
+    old.write_text('net: "train_val.prototxt"\nbase_lr: 0.01\nsolver_type: ADAGRAD\nmax_iter: 10\n')
+    new = tmp_path / "solver.prototxt"
+    assert main(["upgrade-solver", str(old), str(new)]) == 0
+    assert 'solver_type ADAGRAD -> type "AdaGrad"' in capsys.readouterr().out
+    assert new.read_text() == 'net: "train_val.prototxt"\nbase_lr: 0.01\ntype: "AdaGrad"\nmax_iter: 10\n'
+    old.write_text('solver_type: ADAGRAD type: "SGD"')
+    assert main(["upgrade-solver", str(old), str(new)]) == 1
+    assert "cannot both be specified" in capsys.readouterr().err
