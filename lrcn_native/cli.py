@@ -1,4 +1,5 @@
-"""The `lrcn` command, after the `caffe` tool: train, test, time, inspect, convert; for captioning
+"""The `lrcn` command, after the `caffe` tool (whose -flag syntax it accepts too): train, test, time,
+device_query, inspect, convert, upgrade-net, upgrade-solver; for captioning
 prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
 log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
@@ -178,6 +179,8 @@ def _architecture_note(architectures, cc):
     real, ptx = set(), set()
     for a in architectures.split():
         number, _, kind = a.partition("-")
+        if not number.isdigit():  # "all", "all-major", "native": built for whatever devices there were
+            return None
         if kind != "virtual":
             real.add(int(number))
         if kind != "real":
@@ -634,7 +637,7 @@ def _number(kind, low, high=None, above=False):
     return parse
 
 
-_count, _size, _positive = _number(int, 1), _number(int, 0), _number(float, 0, above=True)
+_count, _nonnegative, _positive = _number(int, 1), _number(int, 0), _number(float, 0, above=True)
 
 
 def _stages(text):
@@ -673,7 +676,7 @@ def main(argv=None):
     p.add_argument("parts", nargs="*", help=f"parts to run (default: all): {', '.join(demo.PARTS)}")
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
-    p.add_argument("--seed", type=_size, default=0)
+    p.add_argument("--seed", type=_nonnegative, default=0)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("time", help="per-layer forward/backward timing (caffe time)")
     p.add_argument("--model", required=True, help="net prototxt")
@@ -730,7 +733,7 @@ def main(argv=None):
     p.add_argument("--images", required=True, help="image root folder")
     p.add_argument("--out", required=True, help="output folder (<split>_aligned_20_batches/ per split)")
     p.add_argument("--vocab", help="an existing vocabulary.txt instead of building one")
-    p.add_argument("--min-count", type=_size, default=5)
+    p.add_argument("--min-count", type=_nonnegative, default=5)
     p.add_argument("--max-words", type=_count, default=20)
     p.add_argument("--unaligned", action="store_true", help="no padding, truncation or image alignment")
     p.add_argument("--skip-missing", action="store_true", help="skip (and count) missing images instead of failing")
@@ -744,7 +747,7 @@ def main(argv=None):
     p.add_argument("--test", help="test split")
     p.add_argument("--slots", default="subject,verb,object,tool", help="slot order of the .sr labels (smt)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--min-count", type=_size, default=5)
+    p.add_argument("--min-count", type=_nonnegative, default=5)
     p.add_argument("--max-words", type=_count, default=20)
     p.add_argument("--buffer-size", type=_count, default=100)
     p.add_argument("--hidden", type=_count, default=1000, help="LSTM units of the nets written")
@@ -760,7 +763,7 @@ def main(argv=None):
     p.add_argument("--descriptor", default="fc8", help="the image net blob fed to the LSTM")
     p.add_argument("--beam-size", type=_count, default=1)
     p.add_argument("--temp", type=_positive, default=None, help="sample with this inverse temperature instead")
-    p.add_argument("--seed", type=_size, default=0, help="random seed for sampling")
+    p.add_argument("--seed", type=_nonnegative, default=0, help="random seed for sampling")
     p.add_argument("--batch", type=_count, default=100, help="images per decoding batch")
     p.add_argument("--json", help="write COCO results (image_id, caption) plus word_ids here")
     p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
@@ -820,7 +823,7 @@ def main(argv=None):
     p.add_argument("--shard", default=None, help="K/N: prepare only the K-th of N interleaved parts (1 <= K <= N)")
     p.add_argument("--splits", default=None, help="folder with classInd.txt + trainlist0N.txt/testlist0N.txt "
                                                   "(or released lists): write the lists into OUT")
-    p.add_argument("--seed", type=_size, default=0, help="shuffle of the training lists made from official splits")
+    p.add_argument("--seed", type=_nonnegative, default=0, help="shuffle of the training lists made from official splits")
     p.set_defaults(func=cmd_prepare_ucf101)
     args = parser.parse_args(_caffe_syntax(sys.argv[1:] if argv is None else argv))
     try:

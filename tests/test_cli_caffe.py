@@ -179,7 +179,7 @@ def test_device_query_report(capsys, monkeypatch):
     assert "device 2 does not exist (2 visible)" in capsys.readouterr().err
     assert cli._architecture_note("80-real", 90) == "no kernels for sm_90: the GPU cannot run this build"
     assert cli._architecture_note("90-virtual", 86).startswith("no kernels")
-    assert cli._architecture_note("90", 90) is None
+    assert cli._architecture_note("90", 90) is None and cli._architecture_note("native", 75) is None
 
 
 # --- found by a new user --------------------------------------------------------------------------------
