@@ -88,7 +88,24 @@ PYBIND11_MODULE(MODULE_NAME, m) {
     if (seen.kind == 0) return py::none();
     return py::make_tuple(seen.tag, fault_message(seen));
   });
+  m.attr("cuda_architectures") = LRCN_CUDA_ARCHITECTURES;  // CMAKE_CUDA_ARCHITECTURES of this build, e.g. "90"
+  m.def("device_properties", [](int device) {
+    cudaDeviceProp p;
+    LRCN_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    int runtime = 0, driver = 0;
+    LRCN_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    LRCN_CUDA_CHECK(cudaDriverGetVersion(&driver));
+    py::dict d;
+    d["name"] = std::string(p.name);
+    d["total_memory"] = static_cast<size_t>(p.totalGlobalMem);
+    d["compute_capability"] = py::make_tuple(p.major, p.minor);
+    d["multiprocessors"] = p.multiProcessorCount;
+    d["runtime_version"] = runtime;  // 1000 * major + 10 * minor
+    d["driver_version"] = driver;
+    return d;
+  }, py::arg("device"));
 #else
+  m.attr("cuda_architectures") = "";
   m.attr("has_cuda") = false;
   m.def("device_count", [] { return 0; });
   m.def("set_device", [](int) { throw std::runtime_error("lrcn_native._C was built without CUDA"); },

@@ -16,10 +16,30 @@ log = logging.getLogger("lrcn_native")
 # a policy the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+def _no_extension():
+    """The ImportError for a package folder without its compiled module: most often the source tree,
+    imported instead of the installed package because it is the current directory (or on sys.path)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    source_tree = os.path.exists(os.path.join(os.path.dirname(here), "CMakeLists.txt"))
+    return ImportError(
+        f"lrcn_native's compiled module (_C or _cuda) is not in {here}. "
+        + ("That is the source tree, which Python imports before an installed lrcn_native when you run from "
+           "the repository root (or have it on sys.path): build it in place (cmake -S . -B build -G Ninja "
+           "-Dpybind11_DIR=$(python -m pybind11 --cmakedir) && cmake --build build), or run from another "
+           "directory to use the installed package." if source_tree else
+           "Reinstall the package (pip install lrcn_native) so that its extension is built."))
+
+
 try:
     from . import _cuda as K
 except ImportError:  # built without CUDA
-    from . import _C as K
+    try:
+        from . import _C as K
+    except ImportError:
+        if glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_C.*")):
+            raise  # it is there but does not load: its own error says why
+        raise _no_extension() from None
 
 
 def _blas_candidates():

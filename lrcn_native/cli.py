@@ -1,7 +1,9 @@
-"""The `lrcn` command, after the `caffe` tool: train, test, time, inspect, convert; for captioning
+"""The `lrcn` command, after the `caffe` tool (whose -flag syntax it accepts too): train, test, time,
+device_query, inspect, convert, upgrade-net, upgrade-solver; for captioning
 prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
 log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -14,12 +16,33 @@ from .fileio import atomic_write, atomic_write_text
 log = logging.getLogger("lrcn_native")
 
 
+def _gpu_ids(spec):
+    """--gpu as `caffe` reads it: "0", "0,1" or "all" (every device CUDA sees) -> device ids."""
+    if spec.strip() == "all":
+        from lrcn_native.backend import K
+        n = K.device_count()
+        if not n:
+            raise RuntimeError("--gpu all: no CUDA device is visible" + ("" if K.has_cuda else
+                               " (this lrcn_native was built without CUDA)"))
+        return list(range(n))
+    try:
+        ids = [int(i) for i in spec.split(",")]
+    except ValueError:
+        raise ValueError(f"--gpu {spec!r}: give device ids (0 or 0,1) or 'all'") from None
+    if any(i < 0 for i in ids):
+        raise ValueError(f"--gpu {spec!r}: device ids are >= 0")
+    return ids
+
+
 def _mode(gpu):
+    """CPU mode for gpu=None, else GPU mode on the first device of --gpu (as `caffe test` and `caffe time`)."""
     import lrcn_native as caffe
+    from lrcn_native.backend import blas_core, blas_library
+    log.info("CPU sgemm: %s (OpenBLAS kernels: %s)", blas_library, blas_core)  # logged at import, before our handler
     if gpu is None:
         caffe.set_mode_cpu()
         return False
-    caffe.set_device(int(gpu))
+    caffe.set_device(_gpu_ids(gpu)[0])
     caffe.set_mode_gpu()
     return True
 
@@ -28,9 +51,19 @@ def cmd_time(args):
     """Per-layer forward and backward time of a net, like `caffe time`."""
     import lrcn_native as caffe
     from lrcn_native.backend import K
+    from lrcn_native.net import NetError
     gpu = _mode(args.gpu)
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
-    net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+    try:
+        net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+    except NetError as e:
+        if phase == caffe.TEST:
+            raise
+        try:
+            caffe.Net(args.model, caffe.TEST, level=args.level, stages=args.stage or ())
+        except NetError:
+            raise e from None
+        raise NetError(f"{e}\n(it builds with --phase TEST: time a deploy net in the TEST phase)") from None
     print(f"Blobs and parameters of '{net.name}': {net.memory_bytes() / 2 ** 20:.1f} MiB (data and diff)")
     rng = np.random.default_rng(0)
     # Timing does not depend on values: the first input (the data) gets random values, the others zeros,
@@ -101,9 +134,85 @@ def cmd_convert(args):
               for l in wf.layers]
     if args.output.endswith(".h5"):
         write_hdf5_weights(args.output, layers)
+        written = "HDF5"
     else:
         write_caffemodel(args.output, wf.name, layers)
-    print(f"wrote {args.output} ({len(layers)} layers) from {args.input} ({wf.format})")
+        written = "binary .caffemodel (V2); name it *.h5 for HDF5"
+    print(f"wrote {args.output} ({len(layers)} layers, {written}) from {args.input} ({wf.format})")
+    return 0
+
+
+def cmd_device_query(args):
+    """What CUDA sees, as `caffe device_query`: each device's name, memory and compute capability, and the
+    architectures this build's kernels were compiled for."""
+    from lrcn_native.backend import K
+    if not K.has_cuda:
+        print("lrcn_native was built without CUDA (CPU only): rebuild with nvcc on the PATH (or CUDACXX set) "
+              "to use a GPU")
+        return 1
+    n = K.device_count()
+    print(f"CUDA kernels built for architectures: {K.cuda_architectures}")
+    if not n:
+        print("no CUDA device is visible (no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)")
+        return 1
+    ids = _gpu_ids(args.gpu) if args.gpu is not None else range(n)
+    for i in ids:
+        if i >= n:
+            raise ValueError(f"--gpu {args.gpu}: device {i} does not exist ({n} visible)")
+        p = K.device_properties(i)
+        major, minor = p["compute_capability"]
+        print(f"Device id:                     {i}")
+        print(f"Name:                          {p['name']}")
+        print(f"Total global memory:           {p['total_memory']} ({p['total_memory'] / 2 ** 30:.1f} GiB)")
+        print(f"Compute capability:            {major}.{minor}")
+        print(f"Number of multiprocessors:     {p['multiprocessors']}")
+        print(f"CUDA runtime / driver:         {p['runtime_version']} / {p['driver_version']}")
+        note = _architecture_note(K.cuda_architectures, major * 10 + minor)
+        if note:
+            print(f"Warning: {note}; rebuild with -DCMAKE_CUDA_ARCHITECTURES={major}{minor}")
+    return 0
+
+
+def _architecture_note(architectures, cc):
+    """Whether kernels built for CMake's `architectures` ("80 90-real") run on a device of compute capability
+    `cc` (86): machine code for it, else PTX of an older one that the driver compiles at start, else none."""
+    real, ptx = set(), set()
+    for a in architectures.split():
+        number, _, kind = a.partition("-")
+        if not number.isdigit():  # "all", "all-major", "native": built for whatever devices there were
+            return None
+        if kind != "virtual":
+            real.add(int(number))
+        if kind != "real":
+            ptx.add(int(number))
+    if cc in real:
+        return None
+    if any(p <= cc for p in ptx):
+        return f"no machine code for sm_{cc}: the driver compiles the PTX at the first start (slow)"
+    return f"no kernels for sm_{cc}: the GPU cannot run this build"
+
+
+def cmd_upgrade_net(args):
+    """A V1 net prototxt rewritten as V2 (Caffe's upgrade_net_proto_text)."""
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.proto.upgrade import to_text, upgrade_net
+    netp = parse_file(args.input)
+    upgraded = upgrade_net(netp)
+    atomic_write_text(args.output, to_text(upgraded) + "\n")
+    print(f"wrote {args.output}: " + ("upgraded from V1 to V2" if upgraded is not netp else
+                                       "already in the current format, written unchanged (comments dropped)"))
+    return 0
+
+
+def cmd_upgrade_solver(args):
+    """An old solver prototxt (solver_type enum) rewritten with the `type` string (Caffe's upgrade_solver_proto_text)."""
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.proto.upgrade import to_text, upgrade_solver
+    sp = parse_file(args.input)
+    upgraded = upgrade_solver(sp)
+    atomic_write_text(args.output, to_text(upgraded) + "\n")
+    print(f"wrote {args.output}: " + (f"solver_type {sp.get('solver_type')} -> type \"{upgraded.get('type')}\""
+                                       if upgraded is not sp else "already in the current format, written unchanged"))
     return 0
 
 
@@ -225,8 +334,8 @@ def cmd_train(args):
     from lrcn_native.solver import NonFiniteError
     if args.snapshot and args.weights:
         raise ValueError("give a snapshot to resume training or weights to finetune, but not both")
-    if args.gpu is not None and "," in args.gpu:
-        raise ValueError("training on several GPUs is not supported; give one --gpu ID")
+    if args.gpu is not None and len(_gpu_ids(args.gpu)) > 1:
+        raise ValueError(f"--gpu {args.gpu}: training on several GPUs is not supported; give one GPU id")
     sp = _solver_param(args)
     gpu = args.gpu
     if gpu is None and sp.enum("solver_mode", "GPU", ("CPU", "GPU")) == "GPU":
@@ -242,6 +351,7 @@ def cmd_train(args):
         except ImportError:
             raise RuntimeError("--plot needs matplotlib (pip install matplotlib)") from None
     solver = caffe.get_solver(sp)
+    solver.sigint_effect, solver.sighup_effect = args.sigint_effect, args.sighup_effect
     if args.plot:
         plot = _Plot(args.plot, solver)
         solver.add_callback(lambda: None, plot.record)
@@ -503,28 +613,88 @@ def cmd_demo(args):
     demo.run(args.parts, out_dir=args.out, quick=args.quick, seed=args.seed)
 
 
+# The `caffe` tool's gflags, accepted as `-name value` and `-name=value` besides our `--name value`.
+_CAFFE_FLAGS = {"solver", "weights", "snapshot", "gpu", "iterations", "model", "phase", "level", "stage",
+                "sigint_effect", "sighup_effect"}
+
+
+def _caffe_syntax(argv):
+    """Caffe's single-dash flags rewritten as ours (`-solver s.prototxt` -> `--solver s.prototxt`)."""
+    out = []
+    for arg in argv:
+        name = arg[1:].split("=", 1)[0]
+        out.append("-" + arg if arg.startswith("-") and not arg.startswith("--") and name in _CAFFE_FLAGS else arg)
+    return out
+
+
+def _number(kind, low, high=None, above=False):
+    """An argparse type: a number of `kind` in [low, high] (above: > low), with an error naming the range."""
+    bound = f"{'>' if above else '>='} {low}" if high is None else f"in [{low}, {high}]"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not (value > low if above else value >= low) or (high is not None and not value <= high):
+            raise argparse.ArgumentTypeError(f"{text}: must be {bound}")
+        return value
+    return parse
+
+
+_count, _nonnegative, _positive = _number(int, 1), _number(int, 0), _number(float, 0, above=True)
+
+
+def _stages(text):
+    """--stage a,b (Caffe's comma-separated list; the flag may also be repeated)."""
+    return [s for s in text.split(",") if s]
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default after its help, unless it has none or the help already names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+        if shown and action.option_strings and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _add_net_state(p, what="NetState"):
+    p.add_argument("--level", type=int, default=0, help=f"{what} level")
+    p.add_argument("--stage", action="extend", type=_stages, help=f"{what} stages: a,b (comma-separated; repeatable)")
+
+
 def main(argv=None):
+    from . import __version__
     from .tasks import demo
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_GlogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN")
+    parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN "
+                                     "(Caffe's -flag value syntax is accepted too)", formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lrcn_native {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_HelpFormatter)
     p = sub.add_parser("demo", help="the paper's findings on embedded synthetic data (CPU, a few minutes)")
     p.add_argument("parts", nargs="*", help="parts to run (default: all, in this order): " +
                    "; ".join(f"{name} ({what})" for name, (_, what) in demo.PARTS.items()))
     p.add_argument("--quick", action="store_true", help="a smaller run with the same ordering of results")
     p.add_argument("--out", default="lrcn_demo", help="folder for results.json, tables and plots")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonnegative, default=0)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("time", help="per-layer forward/backward timing (caffe time)")
     p.add_argument("--model", required=True, help="net prototxt")
-    p.add_argument("--iterations", type=int, default=50)
-    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
-    p.add_argument("--phase", default="TRAIN", choices=("TRAIN", "TEST"))
-    p.add_argument("--level", type=int, default=0)
-    p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
+    p.add_argument("--iterations", type=_count, default=50, help="forward-backward passes timed")
+    p.add_argument("--gpu", default=None, help="GPU id, or 0,1 / all: the first is used (CPU when absent)")
+    p.add_argument("--phase", default="TRAIN", choices=("TRAIN", "TEST"),
+                   help="net phase (deploy nets: TEST)")
+    _add_net_state(p)
     p.set_defaults(func=cmd_time)
+    p = sub.add_parser("device_query", help="the CUDA devices and this build's architectures (caffe device_query)")
+    p.add_argument("--gpu", default=None, help="device ids to show: 0, 0,1 or all (default: all)")
+    p.set_defaults(func=cmd_device_query)
     p = sub.add_parser("inspect", help="layers, blob shapes and parameter counts of a weight file")
     p.add_argument("file")
     p.set_defaults(func=cmd_inspect)
@@ -532,22 +702,32 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_convert)
+    p = sub.add_parser("upgrade-net", help="V1 net prototxt -> V2 (caffe's upgrade_net_proto_text)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_upgrade_net)
+    p = sub.add_parser("upgrade-solver", help="old solver prototxt (solver_type) -> current (caffe's "
+                                              "upgrade_solver_proto_text)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.set_defaults(func=cmd_upgrade_solver)
     p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")
     p.add_argument("--snapshot", default=None, help=".solverstate to resume from")
     p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id)")
     p.add_argument("--plot", default=None, help="PNG of loss and test outputs per iteration, updated while training")
-    p.add_argument("--level", type=int, default=0, help="train_state level")
-    p.add_argument("--stage", action="append", help="train_state stage (repeatable)")
+    _add_net_state(p, "train_state")
+    for sig, default in (("sigint", "stop"), ("sighup", "snapshot")):
+        p.add_argument(f"--{sig}-effect", f"--{sig}_effect", default=default, choices=("stop", "snapshot", "none"),
+                       help=f"on {sig.upper()}: snapshot and stop, snapshot and go on, or ignore it")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("test", help="score a trained net over some batches (caffe test)")
     p.add_argument("--model", required=True, help="net prototxt")
     p.add_argument("--weights", required=True, help="trained weights (comma-separated list)")
-    p.add_argument("--iterations", type=int, default=50)
-    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
-    p.add_argument("--level", type=int, default=0)
-    p.add_argument("--stage", action="append", help="NetState stage (repeatable)")
+    p.add_argument("--iterations", type=_count, default=50, help="test batches scored")
+    p.add_argument("--gpu", default=None, help="GPU id, or 0,1 / all: the first is used (CPU when absent)")
+    _add_net_state(p)
     p.set_defaults(func=cmd_test)
     p = sub.add_parser("prepare-captions", help="captions -> vocabulary and HDF5 sentence streams")
     p.add_argument("--format", choices=("coco", "karpathy", "flickr-tokens"), default="coco",
@@ -559,8 +739,8 @@ def main(argv=None):
     p.add_argument("--images", required=True, help="image root folder")
     p.add_argument("--out", required=True, help="output folder (<split>_aligned_20_batches/ per split)")
     p.add_argument("--vocab", help="an existing vocabulary.txt instead of building one")
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--max-words", type=int, default=20)
+    p.add_argument("--min-count", type=_nonnegative, default=5)
+    p.add_argument("--max-words", type=_count, default=20)
     p.add_argument("--unaligned", action="store_true", help="no padding, truncation or image alignment")
     p.add_argument("--skip-missing", action="store_true", help="skip (and count) missing images instead of failing")
     p.set_defaults(func=cmd_prepare_captions)
@@ -573,10 +753,10 @@ def main(argv=None):
     p.add_argument("--test", help="test split")
     p.add_argument("--slots", default="subject,verb,object,tool", help="slot order of the .sr labels (smt)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--max-words", type=int, default=20)
-    p.add_argument("--buffer-size", type=int, default=100)
-    p.add_argument("--hidden", type=int, default=1000, help="LSTM units of the nets written")
+    p.add_argument("--min-count", type=_nonnegative, default=5)
+    p.add_argument("--max-words", type=_count, default=20)
+    p.add_argument("--buffer-size", type=_count, default=100)
+    p.add_argument("--hidden", type=_count, default=1000, help="LSTM units of the nets written")
     p.set_defaults(func=cmd_prepare_tacos)
     p = sub.add_parser("caption", help="caption images with a trained LRCN (greedy, beam search, sampling)")
     p.add_argument("images", nargs="*", help="image files")
@@ -587,13 +767,13 @@ def main(argv=None):
                    help="T=1 word-to-preds deploy net")
     p.add_argument("--image-model", default=os.path.join(_MODELS, "caffenet.prototxt"), help="image net")
     p.add_argument("--descriptor", default="fc8", help="the image net blob fed to the LSTM")
-    p.add_argument("--beam-size", type=int, default=1)
-    p.add_argument("--temp", type=float, default=None, help="sample with this inverse temperature instead")
-    p.add_argument("--seed", type=int, default=0, help="random seed for sampling")
-    p.add_argument("--batch", type=int, default=100, help="images per decoding batch")
+    p.add_argument("--beam-size", type=_count, default=1)
+    p.add_argument("--temp", type=_positive, default=None, help="sample with this inverse temperature instead")
+    p.add_argument("--seed", type=_nonnegative, default=0, help="random seed for sampling")
+    p.add_argument("--batch", type=_count, default=100, help="images per decoding batch")
     p.add_argument("--json", help="write COCO results (image_id, caption) plus word_ids here")
     p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
-    p.add_argument("--stage", action="append",
+    p.add_argument("--stage", action="extend", type=_stages,
                    help="NetState stage of the deploy net (repeatable): unfactored, 2-layer (default: factored)")
     p.set_defaults(func=cmd_caption)
     p = sub.add_parser("classify-video", help="one video through a released activity deploy net (classify_video.py)")
@@ -621,11 +801,11 @@ def main(argv=None):
     p.add_argument("--flow", action="store_true", help="the frames are flow images")
     p.add_argument("--mean", type=float, nargs=3, metavar=("B", "G", "R"), help="as classify-video")
     p.add_argument("--no-crops", action="store_true", help="one view per frame (resized), not 10 crops")
-    p.add_argument("--limit", type=int, default=None, help="only the first N videos of the list")
+    p.add_argument("--limit", type=_count, default=None, help="only the first N videos of the list")
     p.add_argument("--scores", help="write the per-video scores here (.npz), for fusion without the nets")
     p.add_argument("--rgb-scores", help="fusion: RGB scores (.npz from a scoring run)")
     p.add_argument("--flow-scores", help="fusion: flow scores of the same videos")
-    p.add_argument("--fusion", type=float, nargs="+", default=[1 / 2, 1 / 3], metavar="W",
+    p.add_argument("--fusion", type=_number(float, 0, 1), nargs="+", default=[1 / 2, 1 / 3], metavar="W",
                    help="fusion weights w of w*RGB + (1-w)*flow (default: the paper's 1/2 and 1/3)")
     p.add_argument("--classes", help="class names for the plot (classInd.txt or one name a line)")
     p.add_argument("--json", help="write accuracy, per-class accuracy and confusion (or the fusion row) here")
@@ -644,19 +824,22 @@ def main(argv=None):
     p.add_argument("--flow", default="tvl1", choices=("tvl1", "farneback", "lucas_kanade", "none"),
                    help="flow method (tvl1, farneback: pip install 'lrcn_native[flow]'; lucas_kanade: numpy, "
                         "sub-pixel motion only)")
-    p.add_argument("--fps", type=float, default=None, help="frames per second to extract (default: every frame)")
+    p.add_argument("--fps", type=_positive, default=None, help="frames per second to extract (default: every frame)")
     p.add_argument("--size", default=None, help="resize frames to WIDTHxHEIGHT (default: keep; the released "
                                                 "extract_frames.sh defaults to 256x256)")
-    p.add_argument("--quality", type=int, default=75, help="JPEG quality of frames and flow images")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    p.add_argument("--quality", type=_number(int, 1, 100), default=75, help="JPEG quality of frames and flow images")
+    p.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
     p.add_argument("--shard", default=None, help="K/N: prepare only the K-th of N interleaved parts (1 <= K <= N)")
     p.add_argument("--splits", default=None, help="folder with classInd.txt + trainlist0N.txt/testlist0N.txt "
                                                   "(or released lists): write the lists into OUT")
-    p.add_argument("--seed", type=int, default=0, help="shuffle of the training lists made from official splits")
+    p.add_argument("--seed", type=_nonnegative, default=0, help="shuffle of the training lists made from official splits")
     p.set_defaults(func=cmd_prepare_ucf101)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_caffe_syntax(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
+    except BrokenPipeError:  # `lrcn inspect ... | head`: the reader has gone; stay quiet, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ValueError, RuntimeError, OSError, KeyError) as e:
         print(f"lrcn {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import collections
 import contextlib
 import importlib
 import itertools
+import logging
 import os
 
 import numpy as np
@@ -21,6 +22,8 @@ from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
 from .layers import sequence_data
 from .proto.text import Message, parse, parse_file
+
+log = logging.getLogger("lrcn_native")
 
 
 class NetError(ValueError):
@@ -51,12 +54,25 @@ def _included(lp, phase, level, stages):
     return not any(_rule_met(r, phase, level, stages) for r in excludes)
 
 
+def _state_hint(lps, phase, level, stages):
+    """'; the file's rules name stages ... and levels ...' when its layers have stage or level rules."""
+    named, levels = [], []
+    for lp in lps:
+        for rule in lp.msgs("include") + lp.msgs("exclude"):
+            named += [s for s in rule.strs("stage") + rule.strs("not_stage") if s not in named]
+            levels += [f"{f} {rule.int(f)}" for f in ("min_level", "max_level")
+                       if f in rule and f"{f} {rule.int(f)}" not in levels]
+    if not named and not levels:
+        return ""
+    declared = "; ".join(part for part in (f"stages {', '.join(named)}" if named else "",
+                                           f"levels {', '.join(levels)}" if levels else "") if part)
+    return (f"\n(built for phase {PHASES[phase]}, level {level}, stages [{', '.join(stages)}]; the file's "
+            f"include/exclude rules name {declared}: give the ones its solver's train_state/test_state sets, "
+            f"e.g. --stage/--level or Net(..., level=, stages=))")
+
+
 def _layer_params(netp):
     """The net's layer messages, with net-level inputs (input/input_dim/input_shape) as an Input layer."""
-    if netp.all("layers"):
-        raise netp.error("layers", "this is a V1 prototxt ('layers { type: CONVOLUTION ... }', Caffe before 2015), "
-                                   "which is not supported: upgrade it to V2 'layer { type: \"Convolution\" ... }' "
-                                   "(Caffe's upgrade_net_proto_text does it); V1 .caffemodel weights do load")
     layers = list(netp.msgs("layer"))
     inputs = netp.strs("input")
     if inputs:
@@ -227,16 +243,26 @@ class Net:
     # --- construction -------------------------------------------------------------------------
     def _init(self, netp, phase, level, stages):
         from .proto.schema import validate_net
+        from .proto.upgrade import upgrade_net
+        upgraded = upgrade_net(netp)  # a V1 net (`layers { type: CONVOLUTION }`), as Caffe's UpgradeNetAsNeeded
+        if upgraded is not netp:
+            log.info("%s: V1 prototxt ('layers' blocks) upgraded to V2 in memory; `lrcn upgrade-net` writes the "
+                     "upgraded file", netp.filename)
+            netp = upgraded
         validate_net(netp)
         state = netp.msg("state")
         if "state" in netp:  # the file's own state is the default (Caffe merges the two)
             level = level or state.int("level", 0)
             stages = stages or tuple(state.strs("stage"))
         self.name = netp.str("name")
-        lps = [lp for lp in _layer_params(netp) if _included(lp, phase, level, stages)]
+        all_lps = _layer_params(netp)
+        lps = [lp for lp in all_lps if _included(lp, phase, level, stages)]
         # Caffe allows two layers of one net to share a name (lrcn.prototxt's two "data" layers); the
         # name-keyed views (layer_dict, params) then show the later one, as in pycaffe.
-        lps = _insert_splits(lps)
+        try:
+            lps = _insert_splits(lps)
+        except NetError as e:  # an unknown bottom: often a stage or level the solver file would have set
+            raise NetError(f"{e}{_state_hint(all_lps, phase, level, stages)}") from None
 
         self.layers, self._layer_names, self._fault_tags = [], [], []
         self.blobs = collections.OrderedDict()

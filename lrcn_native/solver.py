@@ -22,7 +22,8 @@ records the state from before it, so a resumed run repeats that test pass exactl
 
 solve() installs signal handlers for its duration (and restores the previous ones): SIGINT/SIGTERM
 finish the current iteration, snapshot and stop (a second one aborts at once without a snapshot);
-SIGHUP snapshots after the current iteration and continues. A NaN or Inf in the loss or in a gradient
+SIGHUP snapshots after the current iteration and continues. ``sigint_effect`` / ``sighup_effect``
+("stop", "snapshot", "none") change what SIGINT and SIGHUP do, as `caffe train`'s flags. A NaN or Inf in the loss or in a gradient
 (seen in the loss and in Σ diff² over the parameters after each forward/backward, which clipping needs
 anyway) stops training before the update with NonFiniteError naming the first layer and blob where it
 appears: the blobs are then scanned as that pass left them, each layer's tops in forward order, then each
@@ -54,6 +55,7 @@ log = logging.getLogger("lrcn_native")
 f32 = np.float32
 
 LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+SIGNAL_EFFECTS = ("stop", "snapshot", "none")  # caffe train's -sigint_effect / -sighup_effect values
 # The old `solver_type` enum (SolverParameter.SolverType) and the `type` names Caffe upgrades it to.
 SOLVER_TYPES = ("SGD", "NESTEROV", "ADAGRAD", "RMSPROP", "ADADELTA", "ADAM")
 _TYPE_NAMES = {"SGD": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad", "RMSPROP": "RMSProp",
@@ -95,16 +97,17 @@ class Solver:
         self._losses, self._callbacks = [], []
         self._stop_requested = self._snapshot_requested = False
         self._handling_signals, self._test_interrupted = False, None
+        self.sigint_effect, self.sighup_effect = "stop", "snapshot"  # Caffe's defaults; see _signal_handlers
         if sp.int("random_seed", -1) >= 0:
             mode.set_random_seed(sp.int("random_seed"))
         if self.snapshot_every:
             self._check_snapshot_prefix()
         self.net = self._train_net(sp)
         self.test_nets = self._test_nets(sp)
-        for net in [self.net] + self.test_nets:
-            for weights in sp.strs("weights"):
-                for path in weights.split(","):
-                    log.info("Finetuning from %s", path)
+        for weights in sp.strs("weights"):
+            for path in weights.split(","):
+                log.info("Finetuning from %s", path)
+                for net in [self.net] + self.test_nets:
                     net.copy_from(path)
         self._params = self.net.learnable_params
         self._lr_mult = [f32(m) for m in self.net._lr_mult]
@@ -316,6 +319,7 @@ class Solver:
                 self.test_all()
                 if self._test_interrupted is not None:
                     self.snapshot(self._test_interrupted)
+                    log.info("Stopped at iteration %d", self.iter)
                     break
             for on_start, _ in self._callbacks:
                 on_start()
@@ -347,6 +351,7 @@ class Solver:
             if (self.snapshot_every and self.iter % self.snapshot_every == 0) or snap or stop:
                 self.snapshot()
             if stop:
+                log.info("Stopped at iteration %d", self.iter)
                 break
 
     def _update_smoothed_loss(self, loss, start_iter):
@@ -527,24 +532,33 @@ class Solver:
     # --- signals ----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _signal_handlers(self):
-        """SIGINT/SIGTERM: stop after this iteration with a snapshot (again: abort); SIGHUP: snapshot."""
+        """SIGINT (sigint_effect), SIGTERM (stop) and SIGHUP (sighup_effect), as `caffe train`'s
+        -sigint_effect/-sighup_effect: "stop" snapshots and stops after this iteration (a second stop
+        signal aborts), "snapshot" snapshots after it and goes on, "none" ignores the signal."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        for name in ("sigint_effect", "sighup_effect"):
+            if getattr(self, name) not in SIGNAL_EFFECTS:
+                raise ValueError(f"{name} {getattr(self, name)!r}: one of {', '.join(SIGNAL_EFFECTS)}")
 
         def stop(signum, frame):
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-            log.warning("%s: snapshotting and stopping after iteration %d (send it again to abort without a "
-                        "snapshot)", signal.Signals(signum).name, self.iter)
+            log.warning("%s: snapshotting and stopping when the current iteration is done (send it again to "
+                        "abort without a snapshot)", signal.Signals(signum).name)
 
         def snap(signum, frame):
             self._snapshot_requested = True
-            log.info("SIGHUP: snapshotting after iteration %d", self.iter)
-        handlers = {signal.SIGINT: stop, signal.SIGTERM: stop}
+            log.info("%s: snapshotting when the current iteration is done", signal.Signals(signum).name)
+
+        def ignore(signum, frame):
+            log.info("%s ignored (its effect is 'none')", signal.Signals(signum).name)
+        effects = {"stop": stop, "snapshot": snap, "none": ignore}
+        handlers = {signal.SIGINT: effects[self.sigint_effect], signal.SIGTERM: stop}
         if hasattr(signal, "SIGHUP"):
-            handlers[signal.SIGHUP] = snap
+            handlers[signal.SIGHUP] = effects[self.sighup_effect]
         self._stop_requested = self._snapshot_requested = False
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
         self._handling_signals = True

@@ -339,7 +339,8 @@ def test_count_mismatch_names_file_layer_and_blob(tmp_path):
     layer = wire.string_field(1, "fc8") + wire.len_field(7, good) + wire.len_field(7, bad)
     path = tmp_path / "bad.caffemodel"
     path.write_bytes(wire.len_field(100, wire.string_field(1, "ok")) + wire.len_field(100, layer))
-    with pytest.raises(ValueError, match=r"bad.caffemodel: layer 1 'fc8': blob 1: 5 data values for shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"bad.caffemodel: not a Caffe \.caffemodel \(binary NetParameter\): "
+                                        r"layer 1 'fc8': blob 1: 5 data values for shape \(2, 3\)"):
         cm.read_caffemodel(path)
 
 

@@ -437,18 +437,6 @@ def test_unknown_fields_are_reported_by_name_and_line(tmp_path):
             caffe.Net(str(path), caffe.TEST)
 
 
-def test_v1_prototxt_gets_a_clear_error(tmp_path):
-    path = tmp_path / "v1.prototxt"
-    path.write_text('name: "CaffeNet"\ninput: "data"\ninput_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n'
-                    'layers {\n  name: "conv1"\n  type: CONVOLUTION\n  bottom: "data"\n  top: "conv1"\n'
-                    '  convolution_param { num_output: 2 kernel_size: 3 }\n}\n')
-    with pytest.raises(PrototxtError) as e:
-        caffe.Net(str(path), caffe.TEST)
-    msg = str(e.value)
-    assert msg.startswith(f"{path}:4:1: this is a V1 prototxt")
-    assert "not supported" in msg and "upgrade_net_proto_text" in msg and "layer { type: \"Convolution\"" in msg
-
-
 def test_language_model_trains_end_to_end(files, tmp_path):
     """lstm_language_model.prototxt at TRAIN with its solver's stages (embed-drop, lstm-drop) on 4 streams
     of 20 steps: forward gives ln(8801) (near-uniform predictions from ±0.08 weights), backward reaches

@@ -397,6 +397,30 @@ def test_resume_after_sigint_equals_uninterrupted_run(tmp_path):
     assert run["layers"]["train", "data"]["pos"] == (6 * 4) % 32
 
 
+def test_sigint_effects_and_the_stop_line_names_the_snapshot(tmp_path, caplog):
+    caplog.set_level("INFO", logger="lrcn_native")
+
+    def interrupt(s):
+        if s.iter == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+    part, _ = train_recording(resume_solver_text(tmp_path, "part"), stop=interrupt)
+    # The signal comes during iteration 5; the stop line and the snapshot both say 6.
+    assert "Stopped at iteration 6" in caplog.text and "Snapshotting to binary proto file " + str(
+        tmp_path / "part_iter_6.caffemodel") in caplog.text
+    for effect, snapshots in (("snapshot", [4, 6, 8, 10]), ("none", [4, 8, 10])):
+        s = make_solver(resume_solver_text(tmp_path, effect))
+        s.sigint_effect = effect
+        s.add_callback(lambda: None, lambda: interrupt(s))
+        s.solve()
+        assert s.iter == 10  # training went on
+        assert sorted(int(p.name.split("_")[-1].split(".")[0]) for p in tmp_path.glob(f"{effect}_iter_*.solverstate")
+                      ) == snapshots
+    s = make_solver(resume_solver_text(tmp_path, "bad"))
+    s.sighup_effect = "later"
+    with pytest.raises(ValueError, match="sighup_effect 'later'"):
+        s.solve()
+
+
 def test_stop_inside_a_test_pass_resumes_exactly(tmp_path):
     full, full_losses = train_recording(resume_solver_text(tmp_path, "full", snapshot=0))
     calls = []

@@ -265,28 +265,30 @@ def _net(src):
     return net
 
 
-def _parse(src, parse):
+def _parse(src, parse, kind):
+    """parse(src), with a wire-level error said first as what the file is not ("not a Caffe .caffemodel")."""
     try:
         return parse(src)
     except ValueError as e:
-        raise ValueError(f"{src.label}: {e}") from None
+        raise ValueError(f"{src.label}: not a Caffe {kind}: {e}") from None
 
 
 def read_caffemodel(path_or_bytes):
     """Read a binary NetParameter (.caffemodel, V2 or V1) from a path or a bytes-like object."""
-    return _parse(_Source(path_or_bytes), _net)
+    return _parse(_Source(path_or_bytes), _net, ".caffemodel (binary NetParameter)")
 
 
 def blobproto_to_array(blob_bytes, return_diff=False):
     """A serialized BlobProto -> float32 array, shaped as pycaffe's caffe.io.blobproto_to_array does:
     (num, channels, height, width) for a legacy blob, else its shape."""
     src = _Source(blob_bytes)
-    return _parse(src, lambda src: _blob(src, slice(0, len(src.buf)), "diff" if return_diff else "data")[0])
+    return _parse(src, lambda src: _blob(src, slice(0, len(src.buf)), "diff" if return_diff else "data")[0],
+                  "BlobProto")
 
 
 def read_blobproto_file(path):
     """The array of a BlobProto file such as a mean.binaryproto."""
-    return _parse(_Source(path), lambda src: _blob(src, slice(0, len(src.buf)))[0])
+    return _parse(_Source(path), lambda src: _blob(src, slice(0, len(src.buf)))[0], "BlobProto (.binaryproto)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -366,7 +368,7 @@ def _hdf5(path):
     except FileNotFoundError:
         raise
     except (OSError, RuntimeError, KeyError) as e:
-        raise ValueError(f"{os.fspath(path)}: unreadable HDF5 ({e})") from None
+        raise ValueError(f"{os.fspath(path)}: not a Caffe HDF5 file: unreadable HDF5 ({e})") from None
 
 
 def _hdf5_blobs(group, where):
@@ -402,7 +404,7 @@ def read_hdf5_weights(path, layer_order=None):
     with _hdf5(path) as f:
         data = f.get("data")
         if not isinstance(data, h5py.Group):
-            raise ValueError(f"{os.fspath(path)}: no /data group")
+            raise ValueError(f"{os.fspath(path)}: not a Caffe .caffemodel.h5: no /data group")
         names = list(data)
         if layer_order is not None:
             present, first = set(names), set(layer_order)
@@ -458,7 +460,7 @@ def read_solverstate(path):
     """Read a .solverstate (binary SolverState or Caffe's HDF5 form) ->
     dict(iter, learned_net, current_step, history=[float32 arrays])."""
     if not _is_hdf5(path):
-        return _parse(_Source(path), _solverstate)
+        return _parse(_Source(path), _solverstate, ".solverstate")
     label = os.fspath(path)
     with _hdf5(path) as f:
         try:
@@ -523,6 +525,10 @@ def load_into_net(net, path):
     missing = [name for name, layer in net.layer_dict.items() if layer.blobs and name not in covered]
     for name in missing:
         log.info("Layer %s not in %s: keeps its initialisation", name, path)
+    if not covered:  # a warning reaches stderr even when the user configured no logging
+        names = [l.name for l in weights.layers]
+        log.warning("%s: none of its %d layers (%s%s) is a layer of net '%s': nothing was copied", path, len(names),
+                    ", ".join(names[:8]), ", ..." if len(names) > 8 else "", net.name)
     return missing
 
 
