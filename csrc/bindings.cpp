@@ -25,6 +25,7 @@ void bind_rnn(py::module_& m);
 void bind_sgd(py::module_& m);
 void bind_scale(py::module_& m);
 void bind_pointwise(py::module_& m);
+void bind_prelu(py::module_& m);
 }  // namespace lrcn::bind
 
 #ifdef LRCN_WITH_CUDA
@@ -73,4 +74,5 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   bind_sgd(m);
   bind_scale(m);
   bind_pointwise(m);
+  bind_prelu(m);
 }
