@@ -26,6 +26,7 @@ void bind_sgd(py::module_& m);
 void bind_scale(py::module_& m);
 void bind_pointwise(py::module_& m);
 void bind_prelu(py::module_& m);
+void bind_sigmoid_cross_entropy(py::module_& m);
 }  // namespace lrcn::bind
 
 #ifdef LRCN_WITH_CUDA
@@ -75,4 +76,5 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   bind_scale(m);
   bind_pointwise(m);
   bind_prelu(m);
+  bind_sigmoid_cross_entropy(m);
 }
