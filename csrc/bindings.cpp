@@ -24,6 +24,10 @@ void bind_embed(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_sgd(py::module_& m);
+void bind_scale(py::module_& m);
+void bind_pointwise(py::module_& m);
+void bind_prelu(py::module_& m);
+void bind_sigmoid_cross_entropy(py::module_& m);
 }  // namespace lrcn::bind
 
 #ifdef LRCN_WITH_CUDA
@@ -130,4 +134,8 @@ PYBIND11_MODULE(MODULE_NAME, m) {
   bind_lstm(m);
   bind_rnn(m);
   bind_sgd(m);
+  bind_scale(m);
+  bind_pointwise(m);
+  bind_prelu(m);
+  bind_sigmoid_cross_entropy(m);
 }

@@ -102,7 +102,8 @@ class Layer:
     def add_param(self, shape, filler):
         """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""
         from .filler import fill
-        blob = Blob(*shape)
+        blob = Blob()
+        blob.reshape(shape)  # Blob(*()) would be the empty blob, not the scalar a 0-axis shape means
         fill(blob.data, filler)  # in place: no temporary copy of a 100M-parameter fc layer
         self.blobs.append(blob)
         return blob

@@ -50,7 +50,8 @@ def make_layer(text, phase=TEST):
 def blobs_from(arrays):
     out = []
     for a in arrays:
-        b = Blob(*np.shape(a))
+        b = Blob()
+        b.reshape(np.shape(a))  # a 0-axis array is a one-element scalar blob
         b.data[...] = a
         out.append(b)
     return out

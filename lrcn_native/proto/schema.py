@@ -50,11 +50,9 @@ LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "los
                         "crop_size": U, "mirror": B, "force_encoded_color": B, "prefetch": U},
          "hdf5_output_param": {"file_name": S}}
 # ... and the rest of their parameter messages: accepted, not checked.
-for _name in ("argmax_param", "batch_norm_param", "bias_param", "clip_param", "contrastive_loss_param",
-              "crop_param", "elu_param", "exp_param", "hinge_loss_param", "infogain_loss_param", "log_param",
-              "memory_data_param", "mvn_param", "parameter_param", "power_param", "prelu_param",
-              "reduction_param", "scale_param", "spp_param", "swish_param", "threshold_param", "tile_param",
-              "window_data_param", "lstm_param"):
+for _name in ("clip_param", "contrastive_loss_param", "hinge_loss_param", "infogain_loss_param",
+              "memory_data_param", "mvn_param", "parameter_param", "spp_param", "swish_param", "window_data_param",
+              "lstm_param"):
     LAYER[_name] = "any"
 _CORE = dict(LAYER)
 _declared_by = {}  # message -> the layer type that declared it
