@@ -173,7 +173,7 @@ def test_lrcn_train_fine_tunes_from_v1_weights_and_v2_loads(in_layout, tmp_path)
 def test_train_activity_script_runs_the_released_two_stages(tmp_path, monkeypatch):
     """python/train_activity.py: single frame from ImageNet weights, then LRCN from its last snapshot, in
     --data (the calls to `lrcn train` are recorded, not run)."""
-    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(MODELS), os.pardir, "python"))
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python"))
     import train_activity
     calls = []
     monkeypatch.setattr(train_activity, "main", lambda argv: calls.append((os.getcwd(), argv)) or 0)
