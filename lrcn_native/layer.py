@@ -7,6 +7,7 @@ arrays in GPU mode, so one Python method serves both devices.
 """
 
 from . import mode
+from .backend import K
 from .blob import Blob
 from .proto.text import Message
 
@@ -98,6 +99,15 @@ class Layer:
             blob = self.buffers[name] = Blob()
         blob.reshape(shape)
         return blob
+
+    def input_for_backward(self, bottom, top):
+        """``bottom`` as backward will need it: the Blob itself, or, when the layer runs in place (``top`` is
+        ``bottom``, so forward overwrites it), a copy in the scratch buffer "bottom"."""
+        if top is not bottom:
+            return bottom
+        kept = self.buffer("bottom", *bottom.shape)
+        K.axpby(kept.wdata(), bottom.rdata(), 1.0, 0.0)
+        return kept
 
     def add_param(self, shape, filler):
         """Creates a learnable blob of ``shape`` filled by the FillerParameter message ``filler``."""

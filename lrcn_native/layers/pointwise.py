@@ -29,10 +29,7 @@ class _Pointwise(Layer):
         top[0].reshape_like(bottom[0])
 
     def forward(self, bottom, top):
-        self.x = bottom[0]
-        if top[0] is bottom[0]:  # in place: keep x for backward
-            self.x = self.buffer("bottom", *bottom[0].shape)
-            K.axpby(self.x.wdata(), bottom[0].rdata(), 1.0, 0.0)
+        self.x = self.input_for_backward(bottom[0], top[0])
         K.pointwise_forward(top[0].wdata(), bottom[0].rdata(), self.op, *self.consts)
 
     def backward(self, top, propagate_down, bottom):

@@ -85,11 +85,7 @@ class Scale(Broadcast):
         self.bias_index = len(self.blobs) - 1
 
     def forward(self, bottom, top):
-        x = bottom[0]
-        if top[0] is bottom[0]:  # in place: keep x for the scale's gradient
-            x = self.buffer("bottom", *bottom[0].shape)
-            K.axpby(x.wdata(), bottom[0].rdata(), 1.0, 0.0)
-        self.x = x
+        self.x = self.input_for_backward(bottom[0], top[0])
         bias = self.blobs[self.bias_index].rdata().reshape(-1) if self.bias_term else None
         K.scale_forward(top[0].wdata(), bottom[0].rdata(), self.operand(bottom).rdata().reshape(-1), bias,
                         self.outer, self.channels, self.inner)

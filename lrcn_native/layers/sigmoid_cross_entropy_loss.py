@@ -1,6 +1,6 @@
 from ..backend import K
 from ..layer import Layer, register
-from .softmax_loss import NORMALIZATIONS
+from .softmax_loss import loss_settings
 
 
 @register
@@ -16,12 +16,7 @@ class SigmoidCrossEntropyLoss(Layer):
     is_loss = True
 
     def setup(self, bottom, top):
-        lp = self.layer_param.msg("loss_param")
-        self.ignore_label = lp.int("ignore_label") if "ignore_label" in lp else None
-        if "normalize" in lp and "normalization" not in lp:
-            self.normalization = "VALID" if lp.bool("normalize") else "BATCH_SIZE"
-        else:
-            self.normalization = lp.enum("normalization", "BATCH_SIZE", NORMALIZATIONS)
+        self.ignore_label, self.normalization = loss_settings(self.layer_param, "BATCH_SIZE")
         self.normalizer = 1.0
 
     def reshape(self, bottom, top):

@@ -5,6 +5,16 @@ from ..layer import Layer, register
 NORMALIZATIONS = ("FULL", "VALID", "BATCH_SIZE", "NONE")
 
 
+def loss_settings(layer_param, default_normalization):
+    """(ignore_label or None, normalization) from a loss layer's loss_param; the older ``normalize`` (true =
+    VALID, false = BATCH_SIZE) applies when ``normalization`` is absent, as in Caffe."""
+    lp = layer_param.msg("loss_param")
+    ignore_label = lp.int("ignore_label") if "ignore_label" in lp else None
+    if "normalize" in lp and "normalization" not in lp:
+        return ignore_label, "VALID" if lp.bool("normalize") else "BATCH_SIZE"
+    return ignore_label, lp.enum("normalization", default_normalization, NORMALIZATIONS)
+
+
 @register
 class SoftmaxWithLoss(Layer):
     """loss = −Σ log(max(softmax(x)[label], FLT_MIN)) / normaliser over the non-ignored positions.
@@ -20,12 +30,7 @@ class SoftmaxWithLoss(Layer):
     is_loss = True
 
     def setup(self, bottom, top):
-        lp = self.layer_param.msg("loss_param")
-        self.ignore_label = lp.int("ignore_label") if "ignore_label" in lp else None
-        if "normalize" in lp and "normalization" not in lp:
-            self.normalization = "VALID" if lp.bool("normalize") else "BATCH_SIZE"
-        else:
-            self.normalization = lp.enum("normalization", "VALID", NORMALIZATIONS)
+        self.ignore_label, self.normalization = loss_settings(self.layer_param, "VALID")
         self.axis_param = self.layer_param.msg("softmax_param").int("axis", 1)
         self.prob = top[1] if len(top) > 1 else Blob()
 
