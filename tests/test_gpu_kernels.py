@@ -12,7 +12,7 @@ import lrcn_native as caffe
 from lrcn_native.backend import K
 from lrcn_native.layer import LayerError, TRAIN
 from lrcn_native.proto.text import parse
-from util import HAS_GPU, make_layer, needs_gpu, setup_layer
+from util import HAS_GPU, make_layer, needs_gpu, run_layer, setup_layer
 
 if HAS_GPU:
     import cupy
@@ -135,33 +135,11 @@ def test_gemm_split_k_shapes(name):
 
 
 # --- layers at the paper's sizes --------------------------------------------------------------------
-def run_layer(text, bottom_arrays, params, gpu, phase=TRAIN, propagate=None, seed=0):
-    """Forward and backward of one layer on one device: (tops, bottom diffs, param diffs) on the host."""
-    (caffe.set_mode_gpu if gpu else caffe.set_mode_cpu)()
-    try:
-        layer = make_layer(text, phase)
-        bottom, top = setup_layer(layer, bottom_arrays)
-        for p, v in zip(layer.blobs, params or [p.data.copy() for p in layer.blobs]):
-            p.data[...] = v
-            p.diff[...] = 0
-        layer.reshape(bottom, top)
-        layer.forward(bottom, top)
-        rng = np.random.default_rng(seed)
-        for t in top:
-            t.diff[...] = rng.uniform(-1, 1, t.shape).astype(np.float32)
-        prop = propagate if propagate is not None else [True] * len(bottom)
-        layer.backward(top, prop, bottom)
-        return ([t.data.copy() for t in top], [b.diff.copy() for b, p in zip(bottom, prop) if p],
-                [p.diff.copy() for p in layer.blobs], [p.data.copy() for p in layer.blobs])
-    finally:
-        caffe.set_mode_cpu()
-
-
 def layer_parity(text, bottom_arrays, tol, propagate=None):
     """The layer on the GPU against the CPU from the same parameters and inputs: every top, bottom diff and
     parameter diff within `tol` in relative norm."""
-    cpu = run_layer(text, bottom_arrays, None, False, propagate=propagate)
-    gpu = run_layer(text, bottom_arrays, cpu[3], True, propagate=propagate)
+    cpu = run_layer(text, bottom_arrays, None, False, propagate=propagate, phase=TRAIN)
+    gpu = run_layer(text, bottom_arrays, cpu[3], True, propagate=propagate, phase=TRAIN)
     for kind, c_list, g_list in zip(("top", "bottom diff", "param diff"), cpu[:3], gpu[:3]):
         for i, (c, g) in enumerate(zip(c_list, g_list)):
             assert g.shape == c.shape
@@ -252,8 +230,8 @@ EMBED = ('type: "Embed" embed_param { input_dim: 8801 num_output: 1000 bias_term
 @needs_gpu
 def test_embed_parity_is_exact_and_deterministic():
     # The GPU adds the rows of each weight and bias gradient in the CPU's order (csrc/layers/embed.h).
-    cpu = run_layer(EMBED, [caption_indices()], None, False, propagate=[False])
-    runs = [run_layer(EMBED, [caption_indices()], cpu[3], True, propagate=[False]) for _ in range(2)]
+    cpu = run_layer(EMBED, [caption_indices()], None, False, propagate=[False], phase=TRAIN)
+    runs = [run_layer(EMBED, [caption_indices()], cpu[3], True, propagate=[False], phase=TRAIN) for _ in range(2)]
     for gpu in runs:
         np.testing.assert_array_equal(gpu[0][0], cpu[0][0])
         for g, c in zip(gpu[2], cpu[2]):
@@ -267,8 +245,8 @@ def test_softmax_loss_and_accuracy_parity_captioning_size():
     loss = 'type: "SoftmaxWithLoss" loss_param { ignore_label: -1 } softmax_param { axis: 2 }'
     layer_parity(loss, [scores, labels], TOL, propagate=[True, False])
     accuracy = 'type: "Accuracy" accuracy_param { axis: 2 ignore_label: -1 top_k: 5 }'
-    cpu = run_layer(accuracy, [scores, labels], None, False, propagate=[False, False])
-    gpu = run_layer(accuracy, [scores, labels], None, True, propagate=[False, False])
+    cpu = run_layer(accuracy, [scores, labels], None, False, propagate=[False, False], phase=TRAIN)
+    gpu = run_layer(accuracy, [scores, labels], None, True, propagate=[False, False], phase=TRAIN)
     assert gpu[0][0] == cpu[0][0]  # counts of exact comparisons
 
 

@@ -124,39 +124,38 @@ def gradcheck(layer, bottom_arrays, n_tops=1, check_bottoms=None, check_params=T
                 f"{layer.type} {what} element {k}: analytic {a} vs numeric {e}")
 
 
+def run_layer(text, bottom_arrays, params, gpu, phase=TEST, propagate=None, seed=0, n_tops=1):
+    """Forward and backward of one layer on one device from ``params`` (None: its fillers' values), top diffs
+    uniform in [-1, 1] from ``seed``: (tops, bottom diffs, param diffs, param data), host copies."""
+    (caffe.set_mode_gpu if gpu else caffe.set_mode_cpu)()
+    try:
+        layer = make_layer(text, phase)
+        bottom, top = setup_layer(layer, bottom_arrays, n_tops)
+        for p, v in zip(layer.blobs, params or [p.data.copy() for p in layer.blobs]):
+            p.data[...] = v
+            p.diff[...] = 0
+        layer.reshape(bottom, top)
+        layer.forward(bottom, top)
+        rng = np.random.default_rng(seed)
+        for t in top:
+            t.diff[...] = rng.uniform(-1, 1, t.shape).astype(np.float32)
+        prop = propagate if propagate is not None else [True] * len(bottom)
+        layer.backward(top, prop, bottom)
+        return ([t.data.copy() for t in top], [b.diff.copy() for b, p in zip(bottom, prop) if p],
+                [p.diff.copy() for p in layer.blobs], [p.data.copy() for p in layer.blobs])
+    finally:
+        caffe.set_mode_cpu()
+
+
 def gpu_parity(text, bottom_arrays, n_tops=1, phase=TEST, propagate=None, rtol=1e-5, atol=1e-6, seed=0):
     """Runs the layer's forward and backward on the CPU and on the GPU from identical parameters and
     inputs; asserts tops, bottom diffs and param diffs agree. Tolerances: float32 with a different
     summation order on the GPU (callers pass larger ones for long reductions)."""
-    rng = np.random.default_rng(seed)
-    results = []
-    params = None
-    for use_gpu in (False, True):
-        (caffe.set_mode_gpu if use_gpu else caffe.set_mode_cpu)()
-        try:
-            layer = make_layer(text, phase)
-            bottom, top = setup_layer(layer, bottom_arrays, n_tops)
-            if params is None:
-                params = [p.data.copy() for p in layer.blobs]
-            for p, v in zip(layer.blobs, params):
-                p.data[...] = v
-                p.diff[...] = 0
-            layer.reshape(bottom, top)
-            layer.forward(bottom, top)
-            weights = np.random.default_rng(seed)
-            for t in top:
-                t.diff[...] = weights.uniform(-1, 1, t.shape).astype(np.float32)
-            prop = propagate if propagate is not None else [True] * len(bottom)
-            layer.backward(top, prop, bottom)
-            results.append(([t.data.copy() for t in top],
-                            [b.diff.copy() for b, p in zip(bottom, prop) if p],
-                            [p.diff.copy() for p in layer.blobs]))
-        finally:
-            caffe.set_mode_cpu()
-    for kind, cpu, gpu in zip(("top", "bottom diff", "param diff"), results[0], results[1]):
-        for i, (c, g) in enumerate(zip(cpu, gpu)):
+    cpu = run_layer(text, bottom_arrays, None, False, phase, propagate, seed, n_tops)
+    gpu = run_layer(text, bottom_arrays, cpu[3], True, phase, propagate, seed, n_tops)
+    for kind, c_all, g_all in zip(("top", "bottom diff", "param diff"), cpu[:3], gpu[:3]):
+        for i, (c, g) in enumerate(zip(c_all, g_all)):
             np.testing.assert_allclose(g, c, rtol=rtol, atol=atol, err_msg=f"{kind} {i}")
-    del rng
 
 
 def run_python(code, timeout):
