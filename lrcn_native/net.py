@@ -15,12 +15,12 @@ import os
 
 import numpy as np
 
-from . import layers as _layers  # noqa: F401  (registers every layer type)
+from . import layer_types as _layer_types  # noqa: F401  (registers every layer type)
 from . import mode
 from .backend import K
 from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
-from .layers import sequence_data
+from .layer_types import sequence_data
 from .proto.text import Message, parse, parse_file
 
 log = logging.getLogger("lrcn_native")

@@ -7,7 +7,7 @@ import pytest
 from lrcn_native.backend import K
 from lrcn_native.blob import Blob
 from lrcn_native.layer import LayerError
-from lrcn_native.layers import conv as conv_module
+from lrcn_native.layer_types import conv as conv_module
 from util import blobs_from, forward, gpu_parity, gradcheck, make_layer, needs_gpu, setup_layer
 
 

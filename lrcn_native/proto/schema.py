@@ -37,7 +37,7 @@ TRANSFORM = {"scale": F, "mirror": B, "crop_size": U, "mean_file": S, "mean_valu
              "force_gray": B, "flow": B}  # flow: activity fork
 
 # LayerParameter's own fields. Each layer type's parameter message (convolution_param, ...) is declared
-# by its class as ``param_fields`` beside its code (lrcn_native/layers/<stem>.py) and joins LAYER from the
+# by its class as ``param_fields`` beside its code (lrcn_native/layer_types/<stem>.py) and joins LAYER from the
 # registry when a net is validated (assemble_layer_schema).
 LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "loss_weight": Rep(F),
          "param": Rep(PARAM_SPEC), "blobs": Rep(BLOB_PROTO), "propagate_down": Rep(B),

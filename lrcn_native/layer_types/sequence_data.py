@@ -1,6 +1,6 @@
 """SequenceData: 16-frame video clips for LRCN activity recognition, as the released Python data layer
 (LisaAnne/lisa-caffe-public@49b8643d, examples/LRCN_activity_recognition/sequence_input_layer.py) made them,
-prefetched and resumable like HDF5Data (layers/data.py).
+prefetched and resumable like HDF5Data (layer_types/data.py).
 
     layer { name: "data" type: "SequenceData" top: "data" top: "label" top: "clip_markers"
       sequence_data_param { source: "ucf101_split1_trainVideos.txt" root_folder: "frames/"
