@@ -7,7 +7,7 @@ from tests.util import run_python
 
 def test_one_process_never_imports_mpi():
     out = run_python("import sys; from lrcn_native.distributed import world; w = world(); "
-                     "print(w.rank, w.size, w.comm, 'mpi4py' in sys.modules)", timeout=60)
+                     "print(w.rank, w.size, w.comm, 'mpi4py' in sys.modules)", timeout=60).stdout
     assert out.split() == ["0", "1", "None", "False"]
 
 
