@@ -549,7 +549,7 @@ def _values(f, buf, wt, v, it):
             return wire.packed_array(buf, v, dtype, f"field '{f.name}'").tolist()
         run, it.pos = wire.fixed_run(buf, it.start, it.end, dtype)
         return run.tolist()
-    if wt != wire.LEN:
+    if wt != wire.LEN or f.kind in ("string", "bytes"):
         return [_value(f, buf, wt, v)]
     out, pos = [], v.start
     while pos < v.stop:
