@@ -561,46 +561,56 @@ def _values(f, buf, wt, v, it):
 # ---------------------------------------------------------------------------------------------------
 # Text
 
-def _escape(data):
-    """protobuf's CEscape: C escapes, other bytes outside printable ASCII as three octal digits."""
-    special = {10: r"\n", 13: r"\r", 9: r"\t", 34: r"\"", 39: r"\'", 92: r"\\"}
-    return "".join(special.get(b) or (chr(b) if 32 <= b < 127 else f"\\{b:03o}") for b in data)
+_SYMBOLS = {9: r"\t", 10: r"\n", 13: r"\r", 34: r"\"", 39: r"\'", 92: r"\\"}
 
 
-def _shortest_float(v):
-    """The shortest %g text that reads back as the same float32 (protobuf's text for float fields)."""
+def _escape(value):
+    """protobuf's text escapes: C escapes for tab, newline, return, quotes and backslash, three octal digits
+    for other control characters; a string keeps its other characters, bytes outside ASCII are escaped."""
+    codes, limit = (value, 256) if isinstance(value, bytes) else (map(ord, value), 128)
+    return "".join(_SYMBOLS.get(c) or (f"\\{c:03o}" if c < 32 or 127 <= c < limit else chr(c)) for c in codes)
+
+
+def _float_text(v, kind, c_style):
+    """A float as protobuf writes it: str() of a message (upb, and Caffe's C++) as %g with the fewest of
+    6 or 9 digits (15 or 17 for doubles) that read back the same value; text_format.MessageToString as
+    Python's str() of the shortest such value (so 1.0, not 1)."""
     if math.isnan(v) or math.isinf(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    for digits in range(6, 10):
-        short = float(f"{v:.{digits}g}")
-        if _f32(short) == v:
-            break
-    return str(short)
+    same = (lambda t: _f32(float(t)) == v) if kind == "float" else (lambda t: float(t) == v)
+    if c_style:
+        short = f"{v:.{6 if kind == 'float' else 15}g}"
+        return short if same(short) else f"{v:.{9 if kind == 'float' else 17}g}"
+    if kind == "double":
+        return str(v)
+    digits = 6
+    while not same(f"{v:.{digits}g}"):
+        digits += 1
+    return str(float(f"{v:.{digits}g}"))
 
 
-def _text_value(f, v):
+def _text_value(f, v, c_style):
     if f.kind == "enum":
         return f.enum._names.get(v, str(v))
     if f.kind == "bool":
         return "true" if v else "false"
     if f.kind in ("string", "bytes"):
-        return '"' + _escape(v.encode("utf-8") if f.kind == "string" else v) + '"'
-    if f.kind == "float":
-        return _shortest_float(v)
-    if f.kind == "double" and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return '"' + _escape(v) + '"'
+    if f.kind in ("float", "double"):
+        return _float_text(v, f.kind, c_style)
     return str(v)
 
 
-def to_text(msg, indent=0):
-    """protobuf's text_format.MessageToString: one field a line, sub-messages indented by two."""
+def to_text(msg, indent=0, c_style=True):
+    """Text format: one field a line, sub-messages indented by two; numbers as str(msg) writes them
+    (c_style) or as text_format.MessageToString does (see _float_text)."""
     pad, out = " " * indent, []
     for f, v in msg.ListFields():
         for x in (v if f.repeated else [v]):
             if f.kind == "message":
-                out.append(f"{pad}{f.name} {{\n{to_text(x, indent + 2)}{pad}}}\n")
+                out.append(f"{pad}{f.name} {{\n{to_text(x, indent + 2, c_style)}{pad}}}\n")
             else:
-                out.append(f"{pad}{f.name}: {_text_value(f, x)}\n")
+                out.append(f"{pad}{f.name}: {_text_value(f, x, c_style)}\n")
     return "".join(out)
 
 

@@ -30,7 +30,9 @@ def Parse(text, message, filename="<string>"):
 
 
 def MessageToString(message):
-    return to_text(message)
+    """Text of ``message`` as protobuf's Python text_format writes it (floats as Python's str: 1.0); str(message)
+    writes numbers as protobuf's C library and Caffe's C++ do (1)."""
+    return to_text(message, c_style=False)
 
 
 __all__ = ["Merge", "MessageToString", "Parse", "ParseError"]
