@@ -153,7 +153,7 @@ class Function:
             except (AttributeError, TypeError, ValueError) as e:
                 where = f"{param_field} nor LayerParameter" if param_field else "LayerParameter"
                 why = f"'{k}' is a field of neither {where}" if isinstance(e, AttributeError) else e
-                raise ValueError(f"layer '{layer.name}' ({self.type_name}): {why}") from None
+                raise ValueError(f"layer '{self.params.get('name', layer.name)}' ({self.type_name}): {why}") from None
         layers[self] = layer
 
 

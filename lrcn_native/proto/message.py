@@ -163,7 +163,10 @@ class Message:
         object.__setattr__(self, "_unknown", [])  # raw bytes of fields this schema does not know
         for name, value in fields.items():
             f = self._field(name, ValueError)
-            if f.repeated:
+            if f.repeated and f.kind == "message":  # messages or dicts of their fields, as protobuf takes
+                for v in value:
+                    getattr(self, name).append(v if isinstance(v, Message) else f.message_type(**v))
+            elif f.repeated:
                 getattr(self, name).extend(value)
             elif f.kind == "message":
                 sub = getattr(self, name)
