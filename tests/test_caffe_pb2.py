@@ -67,7 +67,7 @@ def real():
     phase = fdp.enum_type.add(name="Phase")
     for label, number in pb.Phase.items():
         phase.value.add(name=label, number=number)
-    classes = [getattr(pb, name) for name in pb.__all__ if isinstance(getattr(pb, name), type)]
+    classes = list(pb.MESSAGES.values())
     for cls in classes:
         d = cls.DESCRIPTOR
         m = fdp.message_type.add(name=d.name)
@@ -153,7 +153,8 @@ def test_floats_are_float32_and_numbers_and_strings_print_as_protobuf(real):
 def test_caffe_written_caffemodels_round_trip_byte_for_byte():
     assert GOLDEN_MODELS, "tests/golden holds the .caffemodel files real Caffe wrote"
     for path in GOLDEN_MODELS:
-        data = open(path, "rb").read()
+        with open(path, "rb") as f:
+            data = f.read()
         net = pb.NetParameter.FromString(data)
         assert net.SerializeToString() == data, path
         weights = caffemodel.read_caffemodel(path)
@@ -278,7 +279,8 @@ def test_text_format_errors_name_line_and_field():
 
 
 def test_net_and_solver_take_messages(tmp_path):
-    netp = text_format.Merge(open(os.path.join(HERE, "golden", "relu", "net.prototxt")).read(), pb.NetParameter())
+    with open(os.path.join(HERE, "golden", "relu", "net.prototxt")) as f:
+        netp = text_format.Merge(f.read(), pb.NetParameter())
     net = caffe.Net(netp, caffe.TEST)
     assert list(net.blobs) == list(caffe.Net(os.path.join(HERE, "golden", "relu", "net.prototxt"), caffe.TEST).blobs)
     sp = pb.SolverParameter(base_lr=0.5, max_iter=3, lr_policy="fixed", type="Nesterov", momentum=0.9,
@@ -320,3 +322,18 @@ def test_io_blobproto_and_datum():
     assert not floats.data and caffe.io.datum_to_array(floats)[2, 1, 1] == 5.5
     with pytest.raises(ValueError, match="channels, height, width"):
         caffe.io.array_to_datum(np.zeros((2, 2)))
+
+
+def test_v1_net_message_is_read_by_net_and_our_weight_reader():
+    net = text_format.Merge('''name: "v1" input: "data" input_dim: 1 input_dim: 3 input_dim: 4 input_dim: 4
+        layers { name: "conv1" type: CONVOLUTION bottom: "data" top: "conv1" blobs_lr: 1 blobs_lr: 2
+                 weight_decay: 1 weight_decay: 0 convolution_param { num_output: 2 kernel_size: 3 } }
+        layers { name: "relu" type: RELU bottom: "conv1" top: "conv1" }''', pb.NetParameter())
+    conv = net.layers[0]
+    assert conv.type == pb.V1LayerParameter.CONVOLUTION and list(conv.blobs_lr) == [1, 2]
+    built = caffe.Net(net, caffe.TEST)  # upgraded to V2 in memory
+    assert built.params["conv1"][0].data.shape == (2, 3, 3, 3)
+    assert built.layer_dict["conv1"].layer_param.msgs("param")[1].float("decay_mult") == 0
+    weights = caffemodel.read_caffemodel(net.SerializeToString())
+    assert weights.format == "V1" and [(l.name, l.type) for l in weights.layers] == [("conv1", "Convolution"),
+                                                                                      ("relu", "ReLU")]

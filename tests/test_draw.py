@@ -7,8 +7,8 @@ import pytest
 from lrcn_native.proto import caffe_pb2, text_format
 
 pydot = pytest.importorskip("pydot", reason="pydot (the draw extra) is not installed")
-from lrcn_native import draw  # noqa: E402
-from lrcn_native.cli import main  # noqa: E402
+from lrcn_native import draw
+from lrcn_native.cli import main
 
 NET = '''
 name: "small"

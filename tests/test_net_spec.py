@@ -127,6 +127,7 @@ def test_names_tops_and_errors():
         L.ReLU(3)
     with pytest.raises(AttributeError, match="NetSpec has no top 'nope'"):
         n.nope
-    assert P.Pooling.MAX == caffe_pb2.PoolingParameter.MAX and P.Eltwise.PROD == 0 and P.Pooling.PoolMethod.Name(1) == "AVE"
+    assert P.Pooling.MAX == caffe_pb2.PoolingParameter.MAX and P.Eltwise.PROD == 0
+    assert P.Pooling.PoolMethod.Name(1) == "AVE"
     with pytest.raises(AttributeError, match="no NopeParameter"):
         P.Nope

@@ -133,10 +133,11 @@ NUMBERS = {
                              "mirror_negates_flow_x 12, seed 13",
 }
 
-# Enum types: "NAME value ..." (values count up from 0 unless given as NAME=value).
+# Enum types of each message: "NAME ..." (values count up from 0 unless given as NAME=value).
 _ENGINE = "DEFAULT CAFFE CUDNN"
+Phase = EnumType("Phase", "TRAIN TEST")  # caffe.proto's one top-level enum
+TRAIN, TEST = Phase.TRAIN, Phase.TEST
 ENUMS = {
-    None: {"Phase": "TRAIN TEST"},
     "FillerParameter": {"VarianceNorm": "FAN_IN FAN_OUT AVERAGE"},
     "SolverParameter": {"SnapshotFormat": "HDF5 BINARYPROTO", "SolverMode": "CPU GPU",
                         "SolverType": "SGD NESTEROV ADAGRAD RMSPROP ADADELTA ADAM"},
@@ -199,9 +200,5 @@ def _schemas():
 
 
 UNNUMBERED = []  # "Message.field" of the schema that NUMBERS lacks
-_classes = build_classes(*_schemas(), NUMBERS, ENUMS, UNNUMBERED)
-globals().update(_classes)
-for _name, _enum in ENUMS[None].items():
-    globals()[_name] = _enum_type = EnumType(_name, _enum)
-    globals().update(_enum_type.items())
-__all__ = sorted(_classes) + sorted(ENUMS[None]) + ["TRAIN", "TEST"]
+MESSAGES = build_classes(*_schemas(), NUMBERS, ENUMS, {"Phase": Phase}, UNNUMBERED)  # name -> class
+globals().update(MESSAGES)

@@ -51,7 +51,8 @@ class EnumType:
         try:
             return self._values[name]
         except (KeyError, TypeError):
-            raise ValueError(f"enum {self.name} has no value named {name!r} (known: {', '.join(self._values)})") from None
+            known = ", ".join(self._values)
+            raise ValueError(f"enum {self.name} has no value named {name!r} (known: {known})") from None
 
     def keys(self):
         return list(self._values)
@@ -416,11 +417,11 @@ def _default(f, text):
     return _check(f, float(text) if f.kind in ("float", "double") else int(text))
 
 
-def build_classes(named, ids, numbers, enums, unnumbered):
+def build_classes(named, ids, numbers, enums, top_enums, unnumbered):
     """The message classes of ``named`` (message name -> schema dict); ``ids`` names the schema dicts
-    nested in others (id(dict) -> message name); ``numbers`` and ``enums`` as caffe_pb2's NUMBERS, ENUMS.
-    Schema fields without a number are appended to ``unnumbered`` as "Message.field"."""
-    top_enums = {n: EnumType(n, spec) for n, spec in enums[None].items()}
+    nested in others (id(dict) -> message name); ``numbers`` and ``enums`` as caffe_pb2's NUMBERS, ENUMS;
+    ``top_enums`` the file-level EnumTypes by name. Schema fields without a number are appended to
+    ``unnumbered`` as "Message.field"."""
     classes = {name: type(name, (Message,), {"__slots__": ()}) for name in named}
     for name, fields in named.items():
         cls = classes[name]
