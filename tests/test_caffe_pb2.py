@@ -3,6 +3,7 @@ field table), against Caffe's own bytes (the golden .caffemodel files real Caffe
 of caffe.proto (numbers and defaults spot-checked here independently of the table)."""
 import glob
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -231,6 +232,11 @@ def test_message_api():
     assert len(copy.param) == 4 and list(copy.convolution_param.kernel_size) == [3, 3, 3, 3]
     layer.ClearField("convolution_param")
     assert not layer.HasField("convolution_param") and len(layer.convolution_param.kernel_size) == 0
+    detached = layer.pooling_param
+    layer.ClearField("pooling_param")
+    detached.pad = 1  # a sub-message read before its field was cleared no longer belongs to the layer
+    assert not layer.HasField("pooling_param") and layer.pooling_param.pad == 0
+    assert pickle.loads(pickle.dumps(copy)) == copy
     with pytest.raises(ValueError, match="repeated"):
         layer.HasField("param")
     with pytest.raises(AttributeError, match="no field 'nme'"):

@@ -202,3 +202,5 @@ def _schemas():
 UNNUMBERED = []  # "Message.field" of the schema that NUMBERS lacks
 MESSAGES = build_classes(*_schemas(), NUMBERS, ENUMS, {"Phase": Phase}, UNNUMBERED)  # name -> class
 globals().update(MESSAGES)
+for _cls in MESSAGES.values():
+    _cls.__module__ = __name__  # where pickle finds them

@@ -213,9 +213,10 @@ class Message:
         if self._owner is not None:
             parent, name = self._owner
             object.__setattr__(self, "_owner", None)
-            del parent._lazy[name]
-            parent._values[name] = self
-            parent._mark()
+            if parent._lazy.get(name) is self:  # else the parent was cleared since: this one is detached
+                del parent._lazy[name]
+                parent._values[name] = self
+                parent._mark()
 
     # --- protobuf's Message API -----------------------------------------------------------------
     def HasField(self, name):
