@@ -32,7 +32,7 @@ def _net_param(net):
     if isinstance(net, caffe_pb2.NetParameter):
         return net
     with open(os.fspath(net), encoding="utf-8") as f:
-        return text_format.Merge(f.read(), caffe_pb2.NetParameter(), os.fspath(net))
+        return text_format.Merge(f.read(), caffe_pb2.NetParameter(), filename=os.fspath(net))
 
 
 def _included(layer, phase):

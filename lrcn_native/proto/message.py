@@ -15,7 +15,7 @@ import struct
 import numpy as np
 
 from . import schema, wire
-from .text import Ident, PrototxtError, _to_bool, _to_float, _to_int, _to_str
+from .text import Ident, _to_bool, _to_float, _to_int, _to_str
 from .text import Message as TextMessage
 
 _KINDS = {schema.I: "int32", schema.U: "uint32", schema.L: "int64", schema.F: "float", schema.B: "bool",
@@ -443,8 +443,14 @@ def build_classes(named, ids, numbers, enums, top_enums, unnumbered):
             f.repeated = isinstance(kind, schema.Rep)
             kind = kind.kind if f.repeated else kind
             f.packed, f.enum, f.message_type, default = "packed" in words, None, None, None
-            if isinstance(kind, dict) or kind in classes:
-                f.kind, f.message_type = "message", classes[kind if isinstance(kind, str) else ids[id(kind)]]
+            if isinstance(kind, dict):  # the schema dict of a message named in ``named`` (by identity, or equal)
+                sub = ids.get(id(kind)) or next((n for n, d in named.items() if d == kind), None)
+                if sub is None:
+                    unnumbered.append(f"{name}.{field} (a message caffe_pb2 does not name)")
+                    continue
+                f.kind, f.message_type = "message", classes[sub]
+            elif kind in classes:
+                f.kind, f.message_type = "message", classes[kind]
             else:
                 f.kind = _KINDS[next((w for w in words if w in ("double", "bytes")), kind)]
             for w in words[1:]:
@@ -694,5 +700,4 @@ def to_text_message(msg, filename="<message>"):
     return tm
 
 
-__all__ = ["DecodeError", "EnumType", "Message", "PrototxtError", "build_classes", "from_text", "to_text",
-           "to_text_message"]
+__all__ = ["DecodeError", "EnumType", "Message", "build_classes", "from_text", "to_text", "to_text_message"]

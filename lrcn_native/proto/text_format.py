@@ -18,12 +18,12 @@ def _parse(text, message, merge, filename):
     return from_text(message, parse(text, filename), merge)
 
 
-def Merge(text, message, filename="<string>"):
+def Merge(text, message, *, filename="<string>"):
     """Adds the fields of prototxt ``text`` to ``message`` (a repeated non-repeated field: the last wins)."""
     return _parse(text, message, True, filename)
 
 
-def Parse(text, message, filename="<string>"):
+def Parse(text, message, *, filename="<string>"):
     """``message`` cleared, then read from ``text``; a non-repeated field given twice is an error."""
     message.Clear()
     return _parse(text, message, False, filename)
