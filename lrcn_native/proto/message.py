@@ -655,7 +655,9 @@ def from_text(msg, tm, merge=True):
     for name, values in tm.fields.items():
         f = msg.DESCRIPTOR.fields_by_name.get(name)
         if f is None:
-            raise tm.error(name, f"unknown field '{name}' in {type(msg).__name__} "
+            hint = (" (caffe_pb2 holds the parameter messages of the layer types lrcn_native implements)"
+                    if name.endswith("_param") else "")
+            raise tm.error(name, f"unknown field '{name}' in {type(msg).__name__}{hint} "
                                  f"(known: {', '.join(sorted(msg.DESCRIPTOR.fields_by_name))})")
         if not merge and not f.repeated and len(values) > 1:
             raise tm.error(name, f"non-repeated field '{name}' of {type(msg).__name__} is given "
