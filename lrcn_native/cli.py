@@ -207,8 +207,7 @@ def cmd_upgrade_net(args):
 
 def cmd_draw_net(args):
     """A net prototxt drawn by Graphviz (pycaffe's draw_net.py)."""
-    from lrcn_native.draw import run
-    return run(args)
+    return draw.run(args)
 
 
 def cmd_upgrade_solver(args):
