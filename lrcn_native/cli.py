@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from . import draw
 from .fileio import atomic_write, atomic_write_text
 
 log = logging.getLogger("lrcn_native")
@@ -202,6 +203,11 @@ def cmd_upgrade_net(args):
     print(f"wrote {args.output}: " + ("upgraded from V1 to V2" if upgraded is not netp else
                                        "already in the current format, written unchanged (comments dropped)"))
     return 0
+
+
+def cmd_draw_net(args):
+    """A net prototxt drawn by Graphviz (pycaffe's draw_net.py)."""
+    return draw.run(args)
 
 
 def cmd_upgrade_solver(args):
@@ -706,6 +712,10 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_upgrade_net)
+    p = sub.add_parser("draw-net", help="draw a net prototxt as a graph (pycaffe's draw_net.py; needs pydot and "
+                                        "Graphviz)")
+    draw.add_arguments(p)
+    p.set_defaults(func=cmd_draw_net)
     p = sub.add_parser("upgrade-solver", help="old solver prototxt (solver_type) -> current (caffe's "
                                               "upgrade_solver_proto_text)")
     p.add_argument("input")

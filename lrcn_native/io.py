@@ -6,6 +6,8 @@ flag of ``oversample``). Images are H x W x K float32 arrays, RGB, values in [0,
 Only numpy and pillow are used; pycaffe used skimage and scipy, whose resizing is re-implemented
 below (see ``resize_image``).
 """
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -296,5 +298,67 @@ class Transformer:
         self.is_flow[in_] = is_flow
 
 
-# pycaffe's caffe.io also holds the BlobProto converters (mean.binaryproto files).
-from .proto.caffemodel import array_to_blobproto, blobproto_to_array  # noqa: E402,F401
+# pycaffe's caffe.io also converts arrays to and from caffe_pb2's BlobProto (mean.binaryproto files) and
+# Datum (the records of Caffe's LMDB/LevelDB databases).
+
+def array_to_blobproto(arr, diff=None):
+    """A caffe_pb2.BlobProto holding ``arr`` (shape.dim and data) and ``diff`` if given, as pycaffe's."""
+    from .proto.caffe_pb2 import BlobProto
+    arr = np.asarray(arr)
+    blob = BlobProto()
+    blob.shape.dim.extend(arr.shape)
+    blob.data.extend(arr.flat)
+    if diff is not None:
+        if np.shape(diff) != arr.shape:
+            raise ValueError(f"array_to_blobproto: diff shape {np.shape(diff)} is not the data's {arr.shape}")
+        blob.diff.extend(np.asarray(diff).flat)
+    return blob
+
+
+def blobproto_to_array(blob, return_diff=False):
+    """The float32 array of a caffe_pb2.BlobProto (or of its serialized bytes): shaped (num, channels, height,
+    width) when the blob has those legacy fields, else by shape.dim; values from double_data (double_diff)
+    when present, else data (diff), as Caffe's Blob::FromProto."""
+    if isinstance(blob, (bytes, bytearray, memoryview)):
+        from .proto.caffemodel import blobproto_to_array as from_bytes
+        return from_bytes(blob, return_diff)
+    if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):
+        shape = (blob.num, blob.channels, blob.height, blob.width)
+    else:
+        shape = tuple(blob.shape.dim)
+    single, double = (blob.diff, blob.double_diff) if return_diff else (blob.data, blob.double_data)
+    values = np.array(double if len(double) else single, np.float32)
+    if values.size != math.prod(shape):
+        raise ValueError(f"BlobProto: {values.size} {'diff' if return_diff else 'data'} values for shape {shape}")
+    return values.reshape(shape)
+
+
+def array_to_datum(arr, label=None):
+    """A caffe_pb2.Datum of a (channels, height, width) array: uint8 as the data bytes, else float_data."""
+    from .proto.caffe_pb2 import Datum
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise ValueError(f"array_to_datum: expected a (channels, height, width) array, got shape {arr.shape}")
+    datum = Datum(channels=arr.shape[0], height=arr.shape[1], width=arr.shape[2])
+    if arr.dtype == np.uint8:
+        datum.data = arr.tobytes()
+    else:
+        datum.float_data.extend(arr.flat)
+    if label is not None:
+        datum.label = label
+    return datum
+
+
+def datum_to_array(datum):
+    """The (channels, height, width) array of a caffe_pb2.Datum: uint8 from data, else float32 float_data."""
+    shape = (datum.channels, datum.height, datum.width)
+    if datum.encoded:
+        raise ValueError("datum_to_array: the datum holds an encoded image (encoded: true); decode its data "
+                         "bytes with PIL.Image.open(io.BytesIO(datum.data))")
+    if datum.data:
+        values = np.frombuffer(datum.data, np.uint8)
+    else:
+        values = np.array(datum.float_data, np.float32)
+    if values.size != math.prod(shape):
+        raise ValueError(f"datum_to_array: {values.size} values for shape {shape}")
+    return values.reshape(shape)

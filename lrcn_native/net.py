@@ -21,6 +21,8 @@ from .backend import K
 from .blob import Blob
 from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
 from .layer_types import sequence_data
+from .proto.message import Message as PbMessage
+from .proto.message import to_text_message
 from .proto.text import Message, parse, parse_file
 
 log = logging.getLogger("lrcn_native")
@@ -220,7 +222,7 @@ def _python_layer(lp, phase):
 
 class Net:
     """pycaffe's Net: ``Net(model_file, phase, weights=None, level=0, stages=())`` or the older
-    ``Net(model_file, weights, phase)``. ``model_file`` is a path, or a parsed Message."""
+    ``Net(model_file, weights, phase)``. ``model_file`` is a path, a parsed Message or a caffe_pb2.NetParameter."""
 
     def __init__(self, model_file, *args, weights=None, phase=None, level=0, stages=()):
         if len(args) == 2 and isinstance(args[0], (str, os.PathLike)):  # Net(model, weights, phase)
@@ -233,6 +235,8 @@ class Net:
             raise ValueError("Net: phase must be lrcn_native.TRAIN or lrcn_native.TEST")
         if isinstance(model_file, Message):
             netp = model_file
+        elif isinstance(model_file, PbMessage):  # a caffe_pb2.NetParameter, e.g. from NetSpec.to_proto()
+            netp = to_text_message(model_file, f"<{type(model_file).__name__}>")
         else:
             netp = parse_file(os.fspath(model_file))
         self.phase = phase

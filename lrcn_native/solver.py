@@ -49,6 +49,8 @@ from .fileio import atomic_write
 from .layer import TEST, TRAIN
 from .net import Net
 from .proto.schema import validate_solver
+from .proto.message import Message as PbMessage
+from .proto.message import to_text_message
 from .proto.text import Message, parse_file
 
 log = logging.getLogger("lrcn_native")
@@ -83,13 +85,14 @@ class Solver:
     history_sets = 1  # history blobs per learnable blob (AdaDelta and Adam keep two)
 
     def __init__(self, param_file):
+        param_file = _from_pb(param_file)
         if isinstance(param_file, Message):  # a Message read by parse_file keeps its file's name
             sp, self.filename = param_file, param_file.filename if os.path.isfile(param_file.filename) else None
         else:
             self.filename = os.fspath(param_file)
             sp = parse_file(self.filename)
         validate_solver(sp)
-        self.param = sp
+        self._param = sp
         self._read_params(sp)
         self.iter, self.current_step = 0, 0
         self.loss, self.smoothed_loss = f32(0), f32(0)
@@ -172,6 +175,13 @@ class Solver:
             log.info("Removing %s, left by an interrupted snapshot", path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+    @property
+    def param(self):
+        """The solver's parameters as pycaffe's caffe_pb2.SolverParameter (a copy: changing it changes nothing)."""
+        from .proto import caffe_pb2
+        from .proto.message import from_text
+        return from_text(caffe_pb2.SolverParameter(), self._param)
 
     # --- nets -------------------------------------------------------------------------------------
     def _load_net(self, value):
@@ -667,7 +677,7 @@ class AdaGradSolver(Solver):
     def __init__(self, param_file):
         super().__init__(param_file)
         if self.momentum != 0:
-            raise self.param.error("momentum", "momentum cannot be used with AdaGrad")
+            raise self._param.error("momentum", "momentum cannot be used with AdaGrad")
 
     def _update(self, i, p, clip, norm, decay, l1, rate):
         K.adagrad_update(p.wdata(), p.wdiff(), self.history[i].wdata(), clip, norm, decay, l1, float(rate),
@@ -681,9 +691,9 @@ class RMSPropSolver(Solver):
     def __init__(self, param_file):
         super().__init__(param_file)
         if self.momentum != 0:
-            raise self.param.error("momentum", "momentum cannot be used with RMSProp")
+            raise self._param.error("momentum", "momentum cannot be used with RMSProp")
         if not 0 <= self.rms_decay < 1:
-            raise self.param.error("rms_decay", "rms_decay should lie between 0 and 1")
+            raise self._param.error("rms_decay", "rms_decay should lie between 0 and 1")
 
     def _update(self, i, p, clip, norm, decay, l1, rate):
         K.rmsprop_update(p.wdata(), p.wdiff(), self.history[i].wdata(), clip, norm, decay, l1, float(rate),
@@ -732,7 +742,16 @@ def solver_type(sp):
     return name
 
 
+def _from_pb(param_file):
+    """A caffe_pb2.SolverParameter as the Message parse_file gives; anything else as it is."""
+    if isinstance(param_file, PbMessage):
+        return to_text_message(param_file, f"<{type(param_file).__name__}>")
+    return param_file
+
+
 def get_solver(param_file):
-    """The solver of the type the file names (pycaffe's get_solver); `param_file` is a path or a Message."""
+    """The solver of the type the file names (pycaffe's get_solver); `param_file` is a path, a Message or a
+    caffe_pb2.SolverParameter."""
+    param_file = _from_pb(param_file)
     sp = param_file if isinstance(param_file, Message) else parse_file(os.fspath(param_file))
     return SOLVERS[solver_type(validate_solver(sp))](param_file)
