@@ -4,9 +4,9 @@ that have them. Each case runs in a fresh interpreter: both libraries read the v
 import json
 
 import pytest
+from util import run_python
 
 from lrcn_native import backend
-from util import run_python
 
 PROBE = """
 import ctypes, json, os
