@@ -4,9 +4,8 @@
     net = caffe.Net("deploy.prototxt", caffe.TEST, weights="model.caffemodel")
 """
 from .backend import K as _K  # noqa: F401  (loads the native module and the CPU BLAS)
-from . import glog as _glog  # noqa: F401  (after the backend, whose import-time lines stay unprinted)
+from .glog import init_log, log_info as log  # after the backend, whose import-time lines stay unprinted
 from . import io
-from .glog import init_log, log_info as log
 from .blob import Blob
 from .layer import TEST, TRAIN, Layer
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
