@@ -7,14 +7,15 @@ from .backend import K as _K  # noqa: F401  (loads the native module and the CPU
 from .glog import init_log, log_info as log  # after the backend, whose import-time lines stay unprinted
 from . import io
 from .blob import Blob
-from .layer import TEST, TRAIN, Layer
+from .layer import TEST, TRAIN, Layer, layer_type_list
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
 from .net import Net, NetError
 from .proto.text import PrototxtError
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver, SGDSolver,
                      get_solver)
+from .timer import Timer
 
 __all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
            "set_mode_gpu", "set_random_seed", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
-           "AdaDeltaSolver", "AdamSolver", "get_solver", "init_log", "log"]
+           "AdaDeltaSolver", "AdamSolver", "get_solver", "init_log", "log", "layer_type_list", "Timer"]
 __version__ = "0.1.0"
