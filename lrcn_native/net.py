@@ -669,10 +669,10 @@ class Net:
         widths = [max(len(row[k]) for row in rows) for k in range(3)]
         lines = [f"  {n:<{widths[0]}}  {t:<{widths[1]}}  {o:<{widths[2]}}  {p}".rstrip() for n, t, o, p in rows]
         total = sum(b.count for b in self._learnable)
-        return "\n".join([f"Net '{self.name}' ({PHASES[self.phase]}): {len(self.layers)} layers, inputs "
-                          f"[{', '.join(self.inputs)}], outputs [{', '.join(self.outputs)}]"] + lines +
-                         [f"  total: {total:,} learnable parameters in {len(self._learnable)} blobs "
-                          f"({total * 4 / 2 ** 20:.1f} MiB)"])
+        head = (f"Net '{self.name}' ({PHASES[self.phase]}): {len(self.layers)} layers, inputs [{', '.join(self.inputs)}], "
+                f"outputs [{', '.join(self.outputs)}]")
+        foot = f"  total: {total:,} learnable parameters in {len(self._learnable)} blobs ({total * 4 / 2 ** 20:.1f} MiB)"
+        return "\n".join([head, *lines, foot])
 
     def memory_bytes(self):
         """Host memory that running this net forward and backward will allocate for its blobs and parameters:
