@@ -7,6 +7,8 @@ from .backend import K as _K  # noqa: F401  (loads the native module and the CPU
 from .glog import init_log, log_info as log  # after the backend, whose import-time lines stay unprinted
 from . import io
 from .blob import Blob
+from .classifier import Classifier
+from .detector import Detector
 from .layer import TEST, TRAIN, Layer, layer_type_list
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
 from .net import Net, NetError
@@ -17,5 +19,6 @@ from .timer import Timer
 
 __all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
            "set_mode_gpu", "set_random_seed", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
-           "AdaDeltaSolver", "AdamSolver", "get_solver", "init_log", "log", "layer_type_list", "Timer"]
+           "AdaDeltaSolver", "AdamSolver", "get_solver", "init_log", "log", "layer_type_list", "Timer",
+           "Classifier", "Detector"]
 __version__ = "0.1.0"
