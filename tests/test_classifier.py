@@ -14,7 +14,7 @@ layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_p
 layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
 """
 MEAN = np.array([0.3, 0.5, 0.1]) * 255      # per channel, in the net's (BGR) order
-SETTINGS = dict(mean=MEAN, raw_scale=255.0, input_scale=0.02, channel_swap=(2, 1, 0))
+SETTINGS = {"mean": MEAN, "raw_scale": 255.0, "input_scale": 0.02, "channel_swap": (2, 1, 0)}
 
 
 def small_net(tmp_path, seed=0):

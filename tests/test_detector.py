@@ -3,10 +3,10 @@ input size and classified, against a float64 numpy transcription on the small ne
 import numpy as np
 import pytest
 from PIL import Image
+from test_classifier import MEAN, SETTINGS, reference_forward, small_net
 
 import lrcn_native as caffe
 from lrcn_native import io
-from test_classifier import MEAN, SETTINGS, reference_forward, small_net
 
 
 def image_file(tmp_path, seed=2):
