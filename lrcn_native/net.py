@@ -578,6 +578,16 @@ class Net:
         n = len(next(iter(kwargs.values()))) if kwargs else 0
         return self._trim(all_outs, kwargs, n), self._trim(all_diffs, kwargs, n)
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe's: the arrays the net's first layer, a MemoryData layer, reads its batches from; data
+        (n, channels, height, width), labels (n,) or (n, 1, 1, 1), float32 and C-contiguous."""
+        if not self.layers or self.layers[0].type != "MemoryData":
+            raise NetError(f"set_input_arrays may only be called if the first layer is a MemoryData layer (net "
+                           f"'{self.name}' starts with {self.layers[0].type if self.layers else 'no layer'})")
+        if getattr(labels, "ndim", None) == 1:
+            labels = np.ascontiguousarray(labels[:, None, None, None])
+        self.layers[0].reset(data, labels)
+
     def _batches(self, arrays):
         if not arrays:
             yield {}
