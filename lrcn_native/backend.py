@@ -27,13 +27,6 @@ def _loading_with(name, value):
         del os.environ[name]
 
 
-# Our OpenMP loops and OpenBLAS's own threads share the cores. libgomp's workers spin after each parallel
-# region by default and then steal the cycles BLAS threads need (on 2 cores the LSTM's per-step GEMMs ran
-# ~20% slower, bench_lstm.py); passive workers sleep instead. libgomp reads the policy when our module
-# loads it (a libgomp some other module loaded earlier keeps its own); a policy the user set wins.
-_gomp_policy = _loading_with("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def _no_extension():
     """The ImportError for a package folder without its compiled module: most often the source tree,
     imported instead of the installed package because it is the current directory (or on sys.path)."""
@@ -48,7 +41,11 @@ def _no_extension():
            "Reinstall the package (pip install lrcn_native) so that its extension is built."))
 
 
-with _gomp_policy:
+# Our OpenMP loops and OpenBLAS's own threads share the cores. libgomp's workers spin after each parallel
+# region by default and then steal the cycles BLAS threads need (on 2 cores the LSTM's per-step GEMMs ran
+# ~20% slower, bench_lstm.py); passive workers sleep instead. libgomp reads the policy when our module
+# loads it (a libgomp some other module loaded earlier keeps its own); a policy the user set wins.
+with _loading_with("OMP_WAIT_POLICY", "PASSIVE"):
     try:
         from . import _cuda as K
     except ImportError:  # built without CUDA
