@@ -4,17 +4,27 @@ One extension module serves a process: ``_cuda`` (CPU and CUDA kernels) when it 
 imports, else ``_C`` (CPU only). Both resolve OpenBLAS at import: the scipy-openblas32 wheel first,
 else the ILP64 copy bundled with numpy (ECOSYSTEM.md). ``K`` is the module every layer calls.
 """
+import contextlib
 import glob
 import logging
 import os
 
 log = logging.getLogger("lrcn_native")
 
-# Our OpenMP loops and OpenBLAS's own threads share the cores. libgomp's workers spin after each parallel
-# region by default and then steal the cycles BLAS threads need (on 2 cores the LSTM's per-step GEMMs ran
-# ~20% slower, bench_lstm.py); passive workers sleep instead. Read by libgomp when our module loads it;
-# a policy the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+@contextlib.contextmanager
+def _loading_with(name, value):
+    """Sets environment variable ``name`` (unless the user did) while a library that reads it once, when it
+    is loaded, loads; then restores the environment exactly, so that importing the package changes nothing
+    that child processes or the user's code see. ``value`` None: nothing to set."""
+    if value is None or name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        del os.environ[name]
 
 
 def _no_extension():
@@ -31,15 +41,20 @@ def _no_extension():
            "Reinstall the package (pip install lrcn_native) so that its extension is built."))
 
 
-try:
-    from . import _cuda as K
-except ImportError:  # built without CUDA
+# Our OpenMP loops and OpenBLAS's own threads share the cores. libgomp's workers spin after each parallel
+# region by default and then steal the cycles BLAS threads need (on 2 cores the LSTM's per-step GEMMs ran
+# ~20% slower, bench_lstm.py); passive workers sleep instead. libgomp reads the policy when our module
+# loads it (a libgomp some other module loaded earlier keeps its own); a policy the user set wins.
+with _loading_with("OMP_WAIT_POLICY", "PASSIVE"):
     try:
-        from . import _C as K
-    except ImportError:
-        if glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_C.*")):
-            raise  # it is there but does not load: its own error says why
-        raise _no_extension() from None
+        from . import _cuda as K
+    except ImportError:  # built without CUDA
+        try:
+            from . import _C as K
+        except ImportError:
+            if glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_C.*")):
+                raise  # it is there but does not load: its own error says why
+            raise _no_extension() from None
 
 
 def _blas_candidates():
@@ -53,28 +68,25 @@ def _blas_candidates():
     yield from sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so")))
 
 
-def _prefer_avx512_kernels():
+def _avx512_core():
     """OpenBLAS maps AMD Zen CPUs to its AVX2 (Haswell) kernels even when they have AVX-512; on the
-    project machines (AVX-512 EPYC) its SkylakeX kernels run sgemm ~1.7× faster (bench_lstm.py). Ask for
-    them when the CPU has the AVX-512 subsets they use, unless the user chose a core type. OpenBLAS reads
-    the variable when the library is loaded, i.e. in gemm_cpu_init below."""
-    if "OPENBLAS_CORETYPE" in os.environ:
-        return
+    project machines (AVX-512 EPYC) its SkylakeX kernels run sgemm ~1.7× faster (bench_lstm.py). "SkylakeX"
+    when the CPU has the AVX-512 subsets they use, else None. OpenBLAS reads OPENBLAS_CORETYPE only when
+    the library is loaded (gemm_cpu_init below); a core type the user chose wins."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split() for line in f if line.startswith("flags")), [])
     except OSError:
-        return
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= set(flags):
-        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+        return None
+    return "SkylakeX" if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= set(flags) else None
 
 
 def _init_blas():
-    _prefer_avx512_kernels()
     errors = []
     for path in _blas_candidates():
         try:
-            K.gemm_cpu_init(path)
+            with _loading_with("OPENBLAS_CORETYPE", _avx512_core()):
+                K.gemm_cpu_init(path)
             log.info("CPU sgemm: %s", K.gemm_cpu_library())
             return
         except RuntimeError as e:

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import draw
 from .fileio import atomic_write, atomic_write_text
+from .glog import GlogFormatter
 
 log = logging.getLogger("lrcn_native")
 
@@ -601,19 +602,6 @@ def cmd_prepare_ucf101(args):
     return 1 if s["failed"] else 0
 
 
-class _GlogFormatter(logging.Formatter):
-    """glog's line prefix, as Caffe writes it: 'I0512 14:02:03.123456 4242 solver.py:228] message'."""
-
-    def format(self, record):
-        t = time.localtime(record.created)
-        us = int(record.created % 1 * 1e6)
-        text = (f"{record.levelname[0]}{t.tm_mon:02d}{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-                f".{us:06d} {record.process} {record.filename}:{record.lineno}] {record.getMessage()}")
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
 def cmd_demo(args):
     from .tasks import demo
     demo.run(args.parts, out_dir=args.out, quick=args.quick, seed=args.seed)
@@ -676,7 +664,7 @@ def main(argv=None):
     from . import __version__
     from .tasks import demo
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_GlogFormatter())
+    handler.setFormatter(GlogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     parser = argparse.ArgumentParser(prog="lrcn", description="lrcn_native: Caffe's command-line tool for LRCN "
                                      "(Caffe's -flag value syntax is accepted too)", formatter_class=_HelpFormatter)

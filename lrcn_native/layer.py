@@ -23,6 +23,11 @@ def register(cls):
     return cls
 
 
+def layer_type_list():
+    """pycaffe's caffe.layer_type_list(): every layer type a prototxt may name, sorted (Caffe's registry)."""
+    return sorted(list(REGISTRY) + ["Python"])
+
+
 class LayerError(ValueError):
     pass
 

@@ -221,16 +221,16 @@ def _python_layer(lp, phase):
 
 
 class Net:
-    """pycaffe's Net: ``Net(model_file, phase, weights=None, level=0, stages=())`` or the older
+    """pycaffe's Net: ``Net(model_file, phase, weights=None, level=0, stages=None)`` or the older
     ``Net(model_file, weights, phase)``. ``model_file`` is a path, a parsed Message or a caffe_pb2.NetParameter."""
 
-    def __init__(self, model_file, *args, weights=None, phase=None, level=0, stages=()):
+    def __init__(self, model_file, *args, weights=None, phase=None, level=0, stages=None):
         if len(args) == 2 and isinstance(args[0], (str, os.PathLike)):  # Net(model, weights, phase)
             weights, phase = args
         elif len(args) == 1:
             phase = args[0]
         elif args:
-            raise TypeError("Net(model_file, phase, weights=None, level=0, stages=()) or Net(model_file, weights, phase)")
+            raise TypeError("Net(model_file, phase, weights=None, level=0, stages=None) or Net(model_file, weights, phase)")
         if phase not in (TRAIN, TEST):
             raise ValueError("Net: phase must be lrcn_native.TRAIN or lrcn_native.TEST")
         if isinstance(model_file, Message):
@@ -240,7 +240,9 @@ class Net:
         else:
             netp = parse_file(os.fspath(model_file))
         self.phase = phase
-        self._init(netp, phase, level, tuple(stages))
+        if isinstance(stages, str):
+            raise TypeError(f"Net: stages is a list of names, e.g. [{stages!r}], not a string")
+        self._init(netp, phase, level, tuple(stages or ()))
         if weights is not None:
             self.copy_from(weights)
 
@@ -269,6 +271,7 @@ class Net:
             raise NetError(f"{e}{_state_hint(all_lps, phase, level, stages)}") from None
 
         self.layers, self._layer_names, self._fault_tags = [], [], []
+        self._hooks = {when: [] for when in _HOOKS}
         self.blobs = collections.OrderedDict()
         self.top_names, self.bottom_names = collections.OrderedDict(), collections.OrderedDict()
         self._bottoms, self._tops = [], []
@@ -439,6 +442,8 @@ class Net:
         ``after(i, layer, bottom, top)`` is called once each layer has run (debug output, timing)."""
         loss = 0.0
         for i in range(start, end + 1):
+            for hook in self._hooks["before_forward"]:
+                hook(i)
             layer, bottom, top = self.layers[i], self._bottoms[i], self._tops[i]
             with _naming(layer, "forward", self._fault_tags[i]):
                 layer.reshape(bottom, top)
@@ -447,6 +452,8 @@ class Net:
                     loss += K.dot(top[j].rdata(), top[j].rdiff())
             if after is not None:
                 after(i, layer, bottom, top)
+            for hook in self._hooks["after_forward"]:
+                hook(i)
         if mode.gpu():
             self._raise_fault()
         return loss
@@ -468,12 +475,36 @@ class Net:
         propagate_down, bottom)`` is called for every layer of the range, after its backward;
         ``propagate_down`` is None for a layer that needs none (it did not run)."""
         for i in range(start, end - 1, -1):
+            for hook in self._hooks["before_backward"]:
+                hook(i)
             layer, (bottom, top, need) = self.layers[i], self.layer_io(i)
             if need is not None:
                 with _naming(layer, "backward", self._fault_tags[i]):
                     layer.backward(top, need, bottom)
             if after is not None:
                 after(i, layer, top, need, bottom)
+            for hook in self._hooks["after_backward"]:
+                hook(i)
+
+    # pycaffe's hooks: ``net.before_forward(fn)`` ... ``fn(i)`` runs before (after) layer i's forward (backward) in
+    # every pass over the net: forward(), backward(), forward_all, solver steps and tests. As in Caffe, the
+    # backward hooks run for every layer of the range, also those that need no backward.
+    def _add_hook(self, when, fn):
+        if not callable(fn):
+            raise TypeError(f"Net.{when}: expects a function of the layer index, got {fn!r}")
+        self._hooks[when].append(fn)
+
+    def before_forward(self, fn):
+        self._add_hook("before_forward", fn)
+
+    def after_forward(self, fn):
+        self._add_hook("after_forward", fn)
+
+    def before_backward(self, fn):
+        self._add_hook("before_backward", fn)
+
+    def after_backward(self, fn):
+        self._add_hook("after_backward", fn)
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """pycaffe's forward: sets input blobs from ``kwargs``, runs start..end and returns
@@ -551,6 +582,16 @@ class Net:
         n = len(next(iter(kwargs.values()))) if kwargs else 0
         return self._trim(all_outs, kwargs, n), self._trim(all_diffs, kwargs, n)
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe's: the arrays the net's first layer, a MemoryData layer, reads its batches from; data
+        (n, channels, height, width), labels (n,) or (n, 1, 1, 1), float32 and C-contiguous."""
+        if not self.layers or self.layers[0].type != "MemoryData":
+            raise NetError(f"set_input_arrays may only be called if the first layer is a MemoryData layer (net "
+                           f"'{self.name}' starts with {self.layers[0].type if self.layers else 'no layer'})")
+        if getattr(labels, "ndim", None) == 1:
+            labels = np.ascontiguousarray(labels[:, None, None, None])
+        self.layers[0].reset(data, labels)
+
     def _batches(self, arrays):
         if not arrays:
             yield {}
@@ -578,6 +619,24 @@ class Net:
         from .proto.caffemodel import load_into_net
         return load_into_net(self, path)
 
+    def share_with(self, other):
+        """Caffe's ShareTrainedLayersWith: each layer of ``other`` lends its parameters' data memory (not their
+        diffs) to this net's first layer of the same name; ``other``'s layers that this net lacks are logged
+        and skipped. Parameter counts and shapes must agree."""
+        for name, source in zip(other._layer_names, other.layers):
+            if name not in self._layer_names:
+                log.info("Ignoring source layer %s", name)
+                continue
+            target = self.layers[self._layer_names.index(name)]
+            if len(target.blobs) != len(source.blobs):
+                raise NetError(f"share_with: incompatible number of blobs for layer '{name}': {len(source.blobs)} "
+                               f"in net '{other.name}', {len(target.blobs)} in net '{self.name}'")
+            for j, (s, t) in enumerate(zip(source.blobs, target.blobs)):
+                if s.shape != t.shape:
+                    raise NetError(f"share_with: cannot share param {j} weights from layer '{name}'; shape mismatch. "
+                                   f"Source param shape is {s.shape}; target param shape is {t.shape}")
+                t.share_data(s)
+
     def save(self, path):
         from .proto.caffemodel import save_net
         save_net(self, path)
@@ -593,6 +652,42 @@ class Net:
     def learnable_params(self):
         return list(self._learnable)
 
+    # pycaffe's lower-level names, which scripts use too.
+    _blob_names = property(lambda self: list(self.blobs))
+    _blobs = property(lambda self: list(self.blobs.values()))
+    _blob_loss_weights = property(lambda self: list(self.blob_loss_weights.values()))
+    _inputs = property(lambda self: [self._blob_names.index(b) for b in self.inputs])
+    _outputs = property(lambda self: [self._blob_names.index(b) for b in self.outputs])
+
+    def _top_ids(self, i):
+        return [self._blob_names.index(b) for b in self.top_names[self._layer_names[i]]]
+
+    def _bottom_ids(self, i):
+        return [self._blob_names.index(b) for b in self.bottom_names[self._layer_names[i]]]
+
+    def _forward(self, start, end):
+        return self.forward_from_to(start, end)
+
+    def _backward(self, start, end):
+        self.backward_from_to(start, end)
+
+    def __repr__(self):
+        """One row per layer: name, type, tops with their shapes, its parameters (shapes and count); then the
+        total, each shared parameter counted once."""
+        rows = [("layer", "type", "tops", "parameters")]
+        for name, layer in zip(self._layer_names, self.layers):
+            tops = ", ".join(f"{t} {_shape(self.blobs[t].shape)}" for t in self.top_names[name])
+            params = (f"{sum(b.count for b in layer.blobs):,} ({', '.join(_shape(b.shape) for b in layer.blobs)})"
+                      if layer.blobs else "")
+            rows.append((name, layer.type, tops, params))
+        widths = [max(len(row[k]) for row in rows) for k in range(3)]
+        lines = [f"  {n:<{widths[0]}}  {t:<{widths[1]}}  {o:<{widths[2]}}  {p}".rstrip() for n, t, o, p in rows]
+        total = sum(b.count for b in self._learnable)
+        head = (f"Net '{self.name}' ({PHASES[self.phase]}): {len(self.layers)} layers, inputs [{', '.join(self.inputs)}], "
+                f"outputs [{', '.join(self.outputs)}]")
+        foot = f"  total: {total:,} learnable parameters in {len(self._learnable)} blobs ({total * 4 / 2 ** 20:.1f} MiB)"
+        return "\n".join([head, *lines, foot])
+
     def memory_bytes(self):
         """Host memory that running this net forward and backward will allocate for its blobs and parameters:
         data and diff (float32) of each distinct Blob (in-place tops and shared parameters count once).
@@ -601,6 +696,14 @@ class Net:
         blobs = {id(b): b for b in self.blobs.values()}
         blobs.update((id(b), b) for layer in self.layers for b in layer.blobs)
         return sum(2 * 4 * b.count for b in blobs.values())
+
+
+def _shape(shape):
+    """(10, 3, 227, 227) as Caffe prints it: 10x3x227x227; a scalar blob as "scalar"."""
+    return "x".join(map(str, shape)) if shape else "scalar"
+
+
+_HOOKS = ("before_forward", "after_forward", "before_backward", "after_backward")
 
 
 def _as_bool(lp, field, index):

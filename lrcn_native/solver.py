@@ -243,19 +243,7 @@ class Solver:
     def share_weights(self, net):
         """Makes `net`'s layers use the train net's weights for layers of the same name (Caffe's
         ShareTrainedLayersWith): the data memory is shared, not copied."""
-        source = self.net.layer_dict
-        for layer in net.layers:
-            src = source.get(layer.name)
-            if src is None:
-                continue
-            if len(src.blobs) != len(layer.blobs):
-                raise ValueError(f"incompatible number of blobs for layer '{layer.name}': {len(src.blobs)} in the "
-                                 f"train net, {len(layer.blobs)} in the test net")
-            for j, (s, t) in enumerate(zip(src.blobs, layer.blobs)):
-                if s.shape != t.shape:
-                    raise ValueError(f"cannot share param {j} weights from layer '{layer.name}': source shape "
-                                     f"{s.shape}, target shape {t.shape}")
-                t.share_data(s)
+        net.share_with(self.net)
 
     # --- learning rate and update -----------------------------------------------------------------
     def learning_rate(self):

@@ -669,15 +669,6 @@ def test_cli_train_stops_on_nan_keeping_the_last_snapshot(tmp_path, caplog, monk
     assert read_solverstate("nan_iter_2.solverstate")["iter"] == 2
 
 
-def test_glog_prefix():
-    import logging
-    record = logging.LogRecord("lrcn_native", logging.INFO, "/x/solver.py", 228, "Iteration %d, lr = %s",
-                               (20, "0.001"), None)
-    line = cli._GlogFormatter().format(record)
-    # parse_log.py reads the month and day from the first token and the time from the second.
-    assert re.fullmatch(r"I\d{4} \d\d:\d\d:\d\d\.\d{6} \d+ solver\.py:228\] Iteration 20, lr = 0\.001", line)
-
-
 # --- a pinned training run --------------------------------------------------------------------------------
 PINNED_NET = """
     layer { name: "data" type: "Python" top: "x" top: "label"

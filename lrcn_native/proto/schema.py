@@ -51,7 +51,7 @@ LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "los
          "hdf5_output_param": {"file_name": S}}
 # ... and the rest of their parameter messages: accepted, not checked.
 for _name in ("clip_param", "contrastive_loss_param", "hinge_loss_param", "infogain_loss_param",
-              "memory_data_param", "mvn_param", "parameter_param", "spp_param", "swish_param", "window_data_param",
+              "mvn_param", "parameter_param", "spp_param", "swish_param", "window_data_param",
               "lstm_param"):
     LAYER[_name] = "any"
 _CORE = dict(LAYER)
