@@ -12,6 +12,7 @@ extra (pip install 'lrcn_native[lmdb]').
 import io
 import os
 import shutil
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,12 +128,21 @@ def datum_image(d, is_color=None, where="datum"):
     return values.reshape(c, h, w).transpose(1, 2, 0)
 
 
+_open_envs = weakref.WeakValueDictionary()  # real path -> Environment: lmdb opens a folder once per process
+
+
 def open_lmdb(path):
-    """An LMDB folder opened read-only without locking (Caffe's MDB_RDONLY | MDB_NOTLS)."""
+    """An LMDB folder opened read-only without locking (Caffe's MDB_RDONLY | MDB_NOTLS), shared by every
+    reader in the process (the train and test nets' Data layers may read one database)."""
     lmdb = import_lmdb()
+    path = os.fspath(path)
     if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "data.mdb")):
         raise ValueError(f"'{path}' is not an LMDB database (a folder holding data.mdb)")
-    return lmdb.open(path, readonly=True, lock=False, readahead=False, max_readers=64)
+    key = os.path.realpath(path)
+    env = _open_envs.get(key)
+    if env is None:
+        env = _open_envs[key] = lmdb.open(path, readonly=True, lock=False, readahead=False, max_readers=126)
+    return env
 
 
 class LMDBWriter:

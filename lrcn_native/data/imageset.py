@@ -126,19 +126,14 @@ def _encode(img, fmt, options):
 
 def _lmdb_items(path):
     """(label for errors, C×H×W array) per Datum of an LMDB, in key order."""
-    env = D.open_lmdb(path)
-    try:
-        with env.begin() as txn:
-            for key, value in txn.cursor():
-                where = f"datum '{key.decode(errors='replace')}' of LMDB '{path}'"
-                try:
-                    datum = D.decode_datum(value)
-                except ValueError as e:
-                    raise ValueError(f"{where}: {e}") from None
-                img = D.datum_image(datum, None, where)
-                yield where, img.transpose(2, 0, 1)
-    finally:
-        env.close()
+    with D.open_lmdb(path).begin() as txn:
+        for key, value in txn.cursor():
+            where = f"datum '{key.decode(errors='replace')}' of LMDB '{path}'"
+            try:
+                datum = D.decode_datum(value)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+            yield where, D.datum_image(datum, None, where).transpose(2, 0, 1)
 
 
 def _list_items(list_file, root, resize, gray):
