@@ -53,16 +53,28 @@ def cmd_time(args):
     import lrcn_native as caffe
     from lrcn_native.backend import K
     from lrcn_native.net import NetError
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.tasks.synthetic import parse_input_shape, with_synthetic_inputs
     gpu = _mode(args.gpu)
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
+    given = dict(parse_input_shape(text) for text in args.input_shape or ())
+    netp = parse_file(args.model)
+
+    def build(phase):
+        """The net, its data layers that cannot read their files replaced by synthetic inputs (logged)."""
+        synthetic, notes = with_synthetic_inputs(netp, phase, args.level, tuple(args.stage or ()), given)
+        net = caffe.Net(synthetic, phase, level=args.level, stages=args.stage or ())
+        for note in notes:
+            log.warning("%s", note)
+        return net
     try:
-        net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+        net = build(phase)
     except NetError as e:
         if phase == caffe.TEST:
             raise
         try:
-            caffe.Net(args.model, caffe.TEST, level=args.level, stages=args.stage or ())
-        except NetError:
+            build(caffe.TEST)
+        except (NetError, ValueError):
             raise e from None
         raise NetError(f"{e}\n(it builds with --phase TEST: time a deploy net in the TEST phase)") from None
     print(f"Blobs and parameters of '{net.name}': {net.memory_bytes() / 2 ** 20:.1f} MiB (data and diff)")
@@ -744,6 +756,9 @@ def main(argv=None):
     p.add_argument("--gpu", default=None, help="GPU id, or 0,1 / all: the first is used (CPU when absent)")
     p.add_argument("--phase", default="TRAIN", choices=("TRAIN", "TEST"),
                    help="net phase (deploy nets: TEST)")
+    p.add_argument("--input-shape", "--input_shape", action="append", metavar="BLOB=N,C,H,W",
+                   help="shape of a data layer's top, timed with synthetic values (repeatable); data layers whose "
+                        "files are missing get synthetic inputs of the shapes their parameters declare")
     _add_net_state(p)
     p.set_defaults(func=cmd_time)
     p = sub.add_parser("device_query", help="the CUDA devices and this build's architectures (caffe device_query)")

@@ -122,6 +122,11 @@ class _DataLayer(Layer):
     def backward(self, top, propagate_down, bottom):
         pass
 
+    def declared_shapes(self, n_tops):
+        """Each top's shape as far as the parameters alone tell it (None where only the data does), without
+        reading any file: what `lrcn time` gives synthetic inputs when the data files are missing."""
+        return [None] * n_tops
+
     def data_state(self):
         return copy.deepcopy(self.prefetcher.consumed)
 
@@ -372,6 +377,12 @@ class ImageData(_DataLayer):
         state = {"order": order.tolist(), "cursor": cursor, "rng": rng.bit_generator.state}
         self.prefetcher = _Prefetcher(self._produce, state)
 
+    def declared_shapes(self, n_tops):
+        p, crop = self.layer_param.msg("image_data_param"), self.layer_param.msg("transform_param").int("crop_size", 0)
+        hw = (crop, crop) if crop else (p.int("new_height", 0), p.int("new_width", 0))
+        batch = p.int("batch_size", 1)
+        return [(batch, 3 if p.bool("is_color", True) else 1) + hw if all(hw) else None, (batch,)]
+
     def _read(self, index):
         path, _ = self.lines[index]
         full = os.path.join(self.root, path) if self.root else path
@@ -476,6 +487,12 @@ class Data(_DataLayer):
             top[1].reshape(self.batch_size)
         state = {"key": start.hex(), "offset": 0, "rng": rng.bit_generator.state}
         self.prefetcher = _Prefetcher(self._produce, state, depth=max(1, p.int("prefetch", 4)))
+
+    def declared_shapes(self, n_tops):
+        tp, batch = self.layer_param.msg("transform_param"), self.layer_param.msg("data_param").int("batch_size", 0)
+        crop = tp.int("crop_size", 0)
+        channels = 3 if tp.bool("force_color", False) else 1 if tp.bool("force_gray", False) else 0
+        return [(batch, channels, crop, crop) if crop and channels else None, (batch,)][:n_tops]
 
     def _image(self, key, value):
         from ..data.datum import datum_image, decode_datum
