@@ -234,9 +234,11 @@ def cmd_convert_imageset(args):
     from lrcn_native.data.imageset import convert_imageset
     s = convert_imageset(args.root, args.list, args.db, (args.resize_height, args.resize_width), args.shuffle,
                          args.gray, args.encoded, args.encode_type, args.check_size, args.seed)
-    print(f"wrote {args.db}: {s['written']} of {s['images']} images"
-          + (f"; {len(s['skipped'])} unreadable, skipped (first: {s['skipped'][0]})" if s["skipped"] else ""))
-    return 1 if s["skipped"] else 0
+    print(f"wrote {args.db}: {s['written']} of {s['images']} images")
+    if s["skipped"]:  # as Caffe's tool: logged and skipped, the database is still written
+        print(f"lrcn convert-imageset: warning: {len(s['skipped'])} unreadable images skipped (first: "
+              f"{s['skipped'][0]})", file=sys.stderr)
+    return 0
 
 
 def cmd_compute_image_mean(args):

@@ -111,15 +111,23 @@ def test_convert_imageset_errors_skips_and_atomicity(tmp_path, capsys):
     (tmp_path / "img" / "broken.png").write_bytes(b"not an image")
     with open(tmp_path / "list.txt", "a") as f:
         f.write("broken.png 1\nodd.png 2\n")
-    # an unreadable image is skipped (Caffe logs it and goes on); the exit status says so
-    assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "list.txt"), str(tmp_path / "b")]) == 1
-    assert "1 unreadable, skipped (first: broken.png)" in capsys.readouterr().out
+    # an unreadable image is skipped (Caffe logs it and goes on), with a warning
+    assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "list.txt"), str(tmp_path / "b")]) == 0
+    assert "1 unreadable images skipped (first: broken.png)" in capsys.readouterr().err
     assert len(_records(str(tmp_path / "b"))) == 4
     # --check_size: a different size fails naming the list line; nothing is left behind
     assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "list.txt"), str(tmp_path / "c"),
                  "--check_size"]) == 1
     assert "list.txt:5: 'odd.png' gives 3×5×5" in capsys.readouterr().err
     assert not any(p.name.startswith("c") for p in tmp_path.iterdir())
+    assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "list.txt"), str(tmp_path / "e"),
+                 "--encode_type", "tif", "--resize_height", "4", "--resize_width", "4"]) == 1
+    assert "encode_type 'tif' is not one of jpg" in capsys.readouterr().err
+    Image.new("RGB", (5, 5)).save(tmp_path / "img" / "x.gif")
+    (tmp_path / "gif.txt").write_text("x.gif 0\n")  # resized, so re-encoded as its own type: one we cannot write
+    assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "gif.txt"), str(tmp_path / "f"),
+                 "--encoded", "--resize_height", "4", "--resize_width", "4"]) == 1
+    assert "gif.txt:1: cannot encode 'x.gif' as 'gif': give --encode_type" in capsys.readouterr().err
     (tmp_path / "bad.txt").write_text("im0.png\n")
     assert main(["convert-imageset", str(tmp_path / "img"), str(tmp_path / "bad.txt"), str(tmp_path / "d")]) == 1
     assert "bad.txt:1: expected '<path> <integer label>'" in capsys.readouterr().err

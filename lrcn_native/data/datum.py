@@ -184,9 +184,13 @@ class LMDBWriter:
     def __enter__(self):
         return self
 
+    def abort(self):
+        """Drops what was written: the partial folder goes, ``path`` is never created."""
+        self.env.close()
+        shutil.rmtree(self.partial, ignore_errors=True)
+
     def __exit__(self, kind, *_):
         if kind is None:
             self.close()
         else:
-            self.env.close()
-            shutil.rmtree(self.partial, ignore_errors=True)
+            self.abort()

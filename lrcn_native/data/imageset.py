@@ -80,22 +80,21 @@ def convert_imageset(root, list_file, db, resize=(0, 0), shuffle=False, gray=Fal
     with D.LMDBWriter(db) as out:
         for index, (line, name, label) in enumerate(entries):
             full = os.path.join(root, name)
-            enc = encode_type or os.path.splitext(name)[1][1:].lower()
+            enc = encode_type or os.path.splitext(name)[1][1:].lower()  # Caffe guesses from the file name
+            as_file = encoded and not all(resize) and _matches(name, enc)
+            if encoded and not as_file and enc not in ENCODINGS:
+                raise ValueError(f"{list_file}:{line}: cannot encode '{name}' as {enc!r}: give --encode_type "
+                                 f"({', '.join(ENCODINGS)})")
             try:
-                if encoded and not all(resize) and _matches(name, enc):
+                if as_file:
                     with open(full, "rb") as f:
                         datum = D.encoded_datum(f.read(), label)
                     with Image.open(full) as im:  # Caffe decodes it first: an unreadable file is skipped
                         im.verify()
                 else:
                     img = _load(full, resize, gray)
-                    if encoded:
-                        if enc not in ENCODINGS:
-                            raise ValueError(f"cannot encode as {enc!r} (give --encode_type: "
-                                             f"{', '.join(ENCODINGS)})")
-                        datum = D.encoded_datum(_encode(img, *ENCODINGS[enc]), label)
-                    else:
-                        datum = D.raw_datum(img, label)
+                    datum = (D.encoded_datum(_encode(img, *ENCODINGS[enc]), label) if encoded
+                             else D.raw_datum(img, label))
             except (OSError, ValueError, Image.DecompressionBombError) as e:
                 log.error("Could not open or find file %s (%s:%d): %s", full, list_file, line, e)
                 skipped.append(name)

@@ -2,7 +2,6 @@
 batches, saved as HDF5 (ours: one float32 dataset per blob, N×…) or as Caffe's LMDBs (one per blob, a
 float Datum per item keyed by its index as ten digits, ``%010d``). Outputs are written atomically."""
 import logging
-import os
 
 import numpy as np
 
@@ -62,11 +61,10 @@ def to_lmdb(paths, net, names, num_batches):
                 for item in arrays[n]:
                     w.put(f"{counts[n]:010d}", encode_datum(feature_datum(item)))
                     counts[n] += 1
+    except BaseException:
         for w in writers:
-            w.close()
-        return counts
-    except BaseException as e:
-        for w in writers:
-            if os.path.exists(w.partial):
-                w.__exit__(type(e), e, None)
+            w.abort()
         raise
+    for w in writers:
+        w.close()
+    return counts
