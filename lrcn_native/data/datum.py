@@ -34,6 +34,7 @@ def import_lmdb():
 
 @dataclass
 class Datum:
+    """A decoded Datum has protobuf's defaults for absent fields; when writing, None leaves a field out."""
     channels: int = 0
     height: int = 0
     width: int = 0
