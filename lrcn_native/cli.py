@@ -1,5 +1,6 @@
 """The `lrcn` command, after the `caffe` tool (whose -flag syntax it accepts too): train, test, time,
-device_query, inspect, convert, upgrade-net, upgrade-solver; for captioning
+device_query, inspect, convert, upgrade-net, upgrade-solver, convert-imageset, compute-image-mean,
+extract-features; for captioning
 prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
 log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
@@ -54,16 +55,28 @@ def cmd_time(args):
     import lrcn_native as caffe
     from lrcn_native.backend import K
     from lrcn_native.net import NetError
+    from lrcn_native.proto.text import parse_file
+    from lrcn_native.tasks.synthetic import parse_input_shape, with_synthetic_inputs
     gpu = _mode(args.gpu)
     phase = caffe.TRAIN if args.phase == "TRAIN" else caffe.TEST
+    given = dict(parse_input_shape(text) for text in args.input_shape or ())
+    netp = parse_file(args.model)
+
+    def build(phase):
+        """The net, its data layers that cannot read their files replaced by synthetic inputs (logged)."""
+        synthetic, notes = with_synthetic_inputs(netp, phase, args.level, tuple(args.stage or ()), given)
+        net = caffe.Net(synthetic, phase, level=args.level, stages=args.stage or ())
+        for note in notes:
+            log.warning("%s", note)
+        return net
     try:
-        net = caffe.Net(args.model, phase, level=args.level, stages=args.stage or ())
+        net = build(phase)
     except NetError as e:
         if phase == caffe.TEST:
             raise
         try:
-            caffe.Net(args.model, caffe.TEST, level=args.level, stages=args.stage or ())
-        except NetError:
+            build(caffe.TEST)
+        except (NetError, ValueError):
             raise e from None
         raise NetError(f"{e}\n(it builds with --phase TEST: time a deploy net in the TEST phase)") from None
     print(f"Blobs and parameters of '{net.name}': {net.memory_bytes() / 2 ** 20:.1f} MiB (data and diff)")
@@ -220,6 +233,51 @@ def cmd_upgrade_solver(args):
     atomic_write_text(args.output, to_text(upgraded) + "\n")
     print(f"wrote {args.output}: " + (f"solver_type {sp.get('solver_type')} -> type \"{upgraded.get('type')}\""
                                        if upgraded is not sp else "already in the current format, written unchanged"))
+    return 0
+
+
+def cmd_convert_imageset(args):
+    """An image list -> an LMDB of Datums (Caffe's convert_imageset)."""
+    from lrcn_native.data.imageset import convert_imageset
+    s = convert_imageset(args.root, args.list, args.db, (args.resize_height, args.resize_width), args.shuffle,
+                         args.gray, args.encoded, args.encode_type, args.check_size, args.seed)
+    print(f"wrote {args.db}: {s['written']} of {s['images']} images")
+    if s["skipped"]:  # as Caffe's tool: logged and skipped, the database is still written
+        print(f"lrcn convert-imageset: warning: {len(s['skipped'])} unreadable images skipped (first: "
+              f"{s['skipped'][0]})", file=sys.stderr)
+    return 0
+
+
+def cmd_compute_image_mean(args):
+    """The mean image of an LMDB or an image list as a .binaryproto (Caffe's compute_image_mean)."""
+    from lrcn_native.data.imageset import compute_image_mean
+    from lrcn_native.proto.caffemodel import write_legacy_blobproto
+    if args.backend != "lmdb":
+        raise ValueError(f"--backend {args.backend}: only lmdb databases are read (convert LevelDB with "
+                         "convert_imageset -backend lmdb)")
+    mean = compute_image_mean(args.input, args.root, (args.resize_height, args.resize_width), args.gray)
+    if args.output:
+        log.info("Write to %s", args.output)
+        write_legacy_blobproto(args.output, mean)
+    print(f"mean of {args.input}: {'x'.join(map(str, mean.shape))}, per channel "
+          + " ".join(f"{v:.4f}" for v in mean[0].mean(axis=(1, 2))) + (f" -> {args.output}" if args.output else ""))
+    return 0
+
+
+def cmd_extract_features(args):
+    """Named blobs over a net's data source into HDF5 or LMDB (Caffe's extract_features)."""
+    import lrcn_native as caffe
+    from lrcn_native.tasks import features
+    names = [n for n in args.blobs.split(",") if n]
+    _mode(args.gpu)
+    net = caffe.Net(args.model, caffe.TEST, weights=args.weights, level=args.level, stages=args.stage or ())
+    features.check_blobs(net, names)  # before any batch is read
+    if args.format == "hdf5":
+        shapes = features.to_hdf5(args.output, net, names, args.num_batches)
+        print(f"wrote {args.output}: " + ", ".join(f"{n} {'x'.join(map(str, s))}" for n, s in shapes.items()))
+    else:
+        counts = features.to_lmdb(args.output.split(","), net, names, args.num_batches)
+        print(f"wrote {args.output}: " + ", ".join(f"{n} {c} items" for n, c in counts.items()))
     return 0
 
 
@@ -609,7 +667,9 @@ def cmd_demo(args):
 
 # The `caffe` tool's gflags, accepted as `-name value` and `-name=value` besides our `--name value`.
 _CAFFE_FLAGS = {"solver", "weights", "snapshot", "gpu", "iterations", "model", "phase", "level", "stage",
-                "sigint_effect", "sighup_effect"}
+                "sigint_effect", "sighup_effect",
+                # convert_imageset's and compute_image_mean's
+                "resize_height", "resize_width", "shuffle", "gray", "encoded", "encode_type", "check_size", "backend"}
 
 
 def _caffe_syntax(argv):
@@ -660,6 +720,14 @@ def _add_net_state(p, what="NetState"):
     p.add_argument("--stage", action="extend", type=_stages, help=f"{what} stages: a,b (comma-separated; repeatable)")
 
 
+def _add_image_flags(p):
+    """Image reading flags shared by convert-imageset and compute-image-mean (Caffe's names and dashed ones)."""
+    for side in ("height", "width"):
+        p.add_argument(f"--resize_{side}", f"--resize-{side}", type=_nonnegative, default=0,
+                       help=f"resize images to this {side} (with the other size; 0: keep)")
+    p.add_argument("--gray", action="store_true", help="read images as grey (1 channel)")
+
+
 def main(argv=None):
     from . import __version__
     from .tasks import demo
@@ -684,6 +752,9 @@ def main(argv=None):
     p.add_argument("--gpu", default=None, help="GPU id, or 0,1 / all: the first is used (CPU when absent)")
     p.add_argument("--phase", default="TRAIN", choices=("TRAIN", "TEST"),
                    help="net phase (deploy nets: TEST)")
+    p.add_argument("--input-shape", "--input_shape", action="append", metavar="BLOB=N,C,H,W",
+                   help="shape of a data layer's top, timed with synthetic values (repeatable); data layers whose "
+                        "files are missing get synthetic inputs of the shapes their parameters declare")
     _add_net_state(p)
     p.set_defaults(func=cmd_time)
     p = sub.add_parser("device_query", help="the CUDA devices and this build's architectures (caffe device_query)")
@@ -709,6 +780,38 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_upgrade_solver)
+    p = sub.add_parser("convert-imageset", help="image list -> LMDB of Datums (caffe's convert_imageset)")
+    p.add_argument("root", help="folder the list's paths are relative to")
+    p.add_argument("list", help="'<path> <label>' lines")
+    p.add_argument("db", help="the LMDB folder to create (written as DB.partial, then renamed)")
+    _add_image_flags(p)
+    p.add_argument("--shuffle", action="store_true", help="shuffle the lines (seeded by --seed)")
+    p.add_argument("--seed", type=_nonnegative, default=0, help="seed of --shuffle")
+    p.add_argument("--encoded", action="store_true", help="store JPEG/PNG files, not raw pixels")
+    p.add_argument("--encode_type", "--encode-type", default="", help="jpg, png or bmp (implies --encoded; "
+                   "default: each file's own type)")
+    p.add_argument("--check_size", "--check-size", action="store_true", help="fail unless all images have one size")
+    p.set_defaults(func=cmd_convert_imageset)
+    p = sub.add_parser("compute-image-mean", help="mean image .binaryproto of an LMDB or an image list "
+                                                  "(caffe's compute_image_mean)")
+    p.add_argument("input", help="LMDB folder, or a list of image paths ('<path> [label]' lines)")
+    p.add_argument("output", nargs="?", help="the .binaryproto to write (1 x C x H x W)")
+    p.add_argument("--backend", default="lmdb", choices=("lmdb", "leveldb"), help="database kind")
+    p.add_argument("--root", default="", help="image list: folder its paths are relative to")
+    _add_image_flags(p)
+    p.set_defaults(func=cmd_compute_image_mean)
+    p = sub.add_parser("extract-features", help="named blobs of a net over its data into HDF5 or LMDB "
+                                                "(caffe's extract_features)")
+    p.add_argument("weights", help="trained .caffemodel")
+    p.add_argument("model", help="net prototxt (built in the TEST phase, reading its own data layers)")
+    p.add_argument("blobs", help="blob names, comma-separated")
+    p.add_argument("output", help="HDF5 file (a dataset per blob), or with --format lmdb one LMDB folder per "
+                                  "blob, comma-separated")
+    p.add_argument("num_batches", type=_count, help="forward passes")
+    p.add_argument("--format", default="hdf5", choices=("hdf5", "lmdb"), help="output format")
+    p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
+    _add_net_state(p)
+    p.set_defaults(func=cmd_extract_features)
     p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")

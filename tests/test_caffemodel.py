@@ -47,6 +47,9 @@ def protobuf_messages():
                          ("input_shape", 8, "BlobShape", REP), ("layer", 100, "LayerParameter", REP)],
         "SolverState": [("iter", 1, F.TYPE_INT32, OPT), ("learned_net", 2, F.TYPE_STRING, OPT),
                         ("history", 3, "BlobProto", REP), ("current_step", 4, F.TYPE_INT32, OPT)],
+        "Datum": [("channels", 1, F.TYPE_INT32, OPT), ("height", 2, F.TYPE_INT32, OPT), ("width", 3, F.TYPE_INT32, OPT),
+                  ("data", 4, F.TYPE_BYTES, OPT), ("label", 5, F.TYPE_INT32, OPT), ("float_data", 6, F.TYPE_FLOAT, REP),
+                  ("encoded", 7, F.TYPE_BOOL, OPT)],
     }
     for name, fields in messages.items():
         m = fdp.message_type.add(name=name)

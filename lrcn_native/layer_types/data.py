@@ -1,4 +1,4 @@
-"""File-reading data layers: HDF5Data and ImageData (with Caffe's transform_param).
+"""File-reading data layers: HDF5Data, ImageData and Data (LMDB) (with Caffe's transform_param).
 
 Loading runs one batch ahead of compute in a background thread (image decoding in pillow and the numpy
 work release the GIL; threads also avoid the OpenMP-after-fork hang of ECOSYSTEM.md). Each layer's reading
@@ -9,6 +9,7 @@ uninterrupted one would have read.
 """
 import atexit
 import copy
+import logging
 import os
 import queue
 import threading
@@ -20,7 +21,9 @@ from PIL import Image
 
 from .. import mode
 from ..layer import TRAIN, Layer, register
-from ..proto.schema import B, F, I, S, U
+from ..proto.schema import B, E, F, I, S, U
+
+log = logging.getLogger("lrcn_native")
 
 
 class _Prefetcher:
@@ -118,6 +121,11 @@ class _DataLayer(Layer):
 
     def backward(self, top, propagate_down, bottom):
         pass
+
+    def declared_shapes(self, n_tops):
+        """Each top's shape as far as the parameters alone tell it (None where only the data does), without
+        reading any file: what `lrcn time` gives synthetic inputs when the data files are missing."""
+        return [None] * n_tops
 
     def data_state(self):
         return copy.deepcopy(self.prefetcher.consumed)
@@ -260,6 +268,13 @@ def _resize_bilinear(img, height, width):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def read_image(path, is_color=True):
+    """An image file -> H×W×C uint8 in OpenCV's BGR order (C = 3, or 1 when not is_color), as cv::imread."""
+    with Image.open(path) as im:
+        img = np.asarray(im.convert("RGB" if is_color else "L"))
+    return img[:, :, ::-1] if is_color else img[:, :, None]
+
+
 class Transformer:
     """Caffe's DataTransformer for one uint8 H×W×C (BGR) image: crop (random at TRAIN, centre at TEST),
     mirror with probability ½ when ``mirror`` (in both phases, as Caffe), subtract mean_value(s) or the
@@ -362,16 +377,19 @@ class ImageData(_DataLayer):
         state = {"order": order.tolist(), "cursor": cursor, "rng": rng.bit_generator.state}
         self.prefetcher = _Prefetcher(self._produce, state)
 
+    def declared_shapes(self, n_tops):
+        p, crop = self.layer_param.msg("image_data_param"), self.layer_param.msg("transform_param").int("crop_size", 0)
+        hw = (crop, crop) if crop else (p.int("new_height", 0), p.int("new_width", 0))
+        batch = p.int("batch_size", 1)
+        return [(batch, 3 if p.bool("is_color", True) else 1) + hw if all(hw) else None, (batch,)]
+
     def _read(self, index):
         path, _ = self.lines[index]
         full = os.path.join(self.root, path) if self.root else path
         try:
-            with Image.open(full) as im:
-                im = im.convert("RGB" if self.is_color else "L")
-                img = np.asarray(im)
+            img = read_image(full, self.is_color)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise self.error(f"cannot read image '{full}' (line {index + 1} of the source list): {e}") from None
-        img = img[:, :, ::-1] if self.is_color else img[:, :, None]  # OpenCV's BGR order
         h, w = img.shape[:2]
         if all(self.new_hw):
             img = _resize_bilinear(img, *self.new_hw)
@@ -402,5 +420,109 @@ class ImageData(_DataLayer):
                 st["cursor"] = 0
                 if self.shuffle:
                     rng.shuffle(st["order"])
+        st["rng"] = rng.bit_generator.state
+        return [data, labels], st
+
+
+@register
+class Data(_DataLayer):
+    """Caffe's Data layer: Datums from an LMDB (data_param.source, a folder), batch_size at a time in key
+    order, back to the first key after the last, each transformed by transform_param (encoded JPEG/PNG
+    decoded first). Top 0 is batch×C×H×W from the first datum (crop_size² when cropping); top 1, if given,
+    the labels. The reading state is the next key and the count of datums read (Caffe 1.0's offset).
+
+    ``backend`` defaults to LEVELDB in caffe.proto: left unset, a folder holding an LMDB is read as one;
+    LevelDB itself is not supported (convert with Caffe's convert_imageset -backend lmdb)."""
+    type = "Data"
+    # scale, mean_file, crop_size, mirror: deprecated (V1), moved to transform_param by the V1 upgrade
+    param_fields = {"data_param": {"source": S, "batch_size": U, "rand_skip": U, "backend": E, "scale": F,
+                                   "mean_file": S, "crop_size": U, "mirror": B, "force_encoded_color": B,
+                                   "prefetch": U}}
+    min_tops, max_tops = 1, 2
+
+    def setup(self, bottom, top):
+        from ..data.datum import open_lmdb
+        p = self.layer_param.msg("data_param")
+        self.batch_size = p.int("batch_size", 0)
+        if self.batch_size <= 0:
+            raise self.error("data_param.batch_size must be positive", "data_param")
+        for old in ("scale", "mean_file", "crop_size", "mirror"):
+            if old in p:
+                log.warning("%s: data_param.%s is deprecated and ignored in a V2 net (Caffe ignores it too): "
+                            "put it in transform_param", self.name, old)
+        source = p.str("source")
+        backend = p.enum("backend", None, ("LEVELDB", "LMDB"))
+        is_lmdb = os.path.exists(os.path.join(source, "data.mdb"))
+        if backend == "LEVELDB" or (backend is None and not is_lmdb and os.path.isdir(source)):
+            raise self.error(f"'{source}' is a LevelDB database (data_param.backend "
+                             f"{'LEVELDB' if backend else 'unset: LEVELDB by default'}): lrcn_native reads LMDB "
+                             "only; convert it (Caffe's convert_imageset -backend lmdb, or lrcn convert-imageset)",
+                             "data_param")
+        try:
+            self.env = open_lmdb(source)
+        except Exception as e:  # not a folder, not an LMDB, lmdb missing, or damaged
+            raise self.error(f"cannot open data_param.source: {e}", "data_param") from None
+        tp = self.layer_param.msg("transform_param")
+        self.transform = Transformer(self, tp, self.phase)
+        force = (tp.bool("force_color", False) or p.bool("force_encoded_color", False), tp.bool("force_gray", False))
+        if all(force):
+            raise self.error("transform_param: force_color and force_gray cannot both be set", "transform_param")
+        self.is_color = True if force[0] else (False if force[1] else None)
+        with self.env.begin() as txn:
+            cursor = txn.cursor()
+            if not cursor.first():
+                raise self.error(f"LMDB '{source}' is empty", "data_param")
+            skip = p.int("rand_skip", 0)
+            rng = np.random.default_rng()
+            rng.bit_generator.state = self._child_rng_state()
+            for _ in range(int(rng.integers(skip)) if skip else 0):  # wrapping around, as Caffe's skip
+                if not cursor.next():
+                    cursor.first()
+            start = cursor.key()
+            img, _ = self._image(start, cursor.value())
+        c = img.shape[2]
+        hw = (self.transform.crop,) * 2 if self.transform.crop else img.shape[:2]
+        top[0].reshape(self.batch_size, c, *hw)
+        if len(top) > 1:
+            top[1].reshape(self.batch_size)
+        state = {"key": start.hex(), "offset": 0, "rng": rng.bit_generator.state}
+        self.prefetcher = _Prefetcher(self._produce, state, depth=max(1, p.int("prefetch", 4)))
+
+    def declared_shapes(self, n_tops):
+        tp, batch = self.layer_param.msg("transform_param"), self.layer_param.msg("data_param").int("batch_size", 0)
+        crop = tp.int("crop_size", 0)
+        channels = 3 if tp.bool("force_color", False) else 1 if tp.bool("force_gray", False) else 0
+        return [(batch, channels, crop, crop) if crop and channels else None, (batch,)][:n_tops]
+
+    def _image(self, key, value):
+        from ..data.datum import datum_image, decode_datum
+        where = f"datum '{key.decode(errors='replace')}' of LMDB '{self.env.path()}'"
+        try:
+            datum = decode_datum(value)
+            return datum_image(datum, self.is_color, where), datum.label
+        except ValueError as e:
+            raise self.error(str(e) if str(e).startswith(where) else f"{where}: {e}") from None
+
+    def _produce(self, st):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = st["rng"]
+        data, labels = None, np.empty(self.batch_size, np.float32)
+        with self.env.begin() as txn:
+            cursor = txn.cursor()
+            if not cursor.set_key(bytes.fromhex(st["key"])):
+                raise self.error(f"LMDB '{self.env.path()}' changed while being read: key {st['key']} is gone")
+            for i in range(self.batch_size):
+                img, labels[i] = self._image(cursor.key(), cursor.value())
+                x = self.transform(img, rng)
+                if data is None:
+                    data = np.empty((self.batch_size,) + x.shape, np.float32)
+                if x.shape != data.shape[1:]:
+                    raise self.error(f"datum '{cursor.key().decode(errors='replace')}' gives {x.shape}, the batch "
+                                     f"has {data.shape[1:]}: set transform_param.crop_size")
+                data[i] = x
+                st["offset"] += 1
+                if not cursor.next():  # Caffe: "Restarting data prefetching from start."
+                    cursor.first()
+            st["key"] = cursor.key().hex()
         st["rng"] = rng.bit_generator.state
         return [data, labels], st

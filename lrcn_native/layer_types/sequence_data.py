@@ -110,6 +110,11 @@ class SequenceData(_DataLayer):
         state = {"video": 0, "rng": _jsonable(random.Random(seed).getstate())}
         self.prefetcher = _Prefetcher(self._produce, state)
 
+    def declared_shapes(self, n_tops):
+        p = self.layer_param.msg("sequence_data_param")
+        rows, crop = p.int("frames", 16) * p.int("buffer_size", 24), p.int("crop_size", 227)
+        return [(rows, 3, crop, crop)] + [(rows,)] * (n_tops - 1)
+
     def _video(self, line, entry, root):
         """(line, name, label, VideoFrames) of one list entry, checked for enough frames."""
         name, label = entry

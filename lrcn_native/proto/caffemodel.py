@@ -350,6 +350,17 @@ def array_to_blobproto(arr, diff=None):
     return b"".join(bytes(p) for p in _blob_pieces(arr, diff))
 
 
+def write_legacy_blobproto(path, arr):
+    """A 4-D array as a BlobProto with the legacy num, channels, height, width (fields 1-4) and packed data,
+    as Caffe's compute_image_mean writes a mean.binaryproto; atomically."""
+    arr = np.asarray(arr, np.float32)
+    if arr.ndim != 4:
+        raise ValueError(f"a legacy BlobProto is 4-D (num, channels, height, width), got shape {arr.shape}")
+    flat = np.ascontiguousarray(arr, "<f4").reshape(-1)
+    _write_pieces(path, [wire.varint_field(f, d) for f, d in zip((1, 2, 3, 4), arr.shape)]
+                  + [wire.len_header(5, flat.nbytes), flat.view(np.uint8)])
+
+
 # ---------------------------------------------------------------------------------------------------
 # HDF5 forms, and choosing a format by content
 

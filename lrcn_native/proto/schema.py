@@ -46,8 +46,6 @@ LAYER = {"name": S, "type": S, "bottom": Rep(S), "top": Rep(S), "phase": E, "los
          "loss_param": {"ignore_label": I, "normalization": E, "normalize": B},   # read by every loss layer
          "python_param": {"module": S, "layer": S, "param_str": S, "share_in_parallel": B},  # Net's Python layers
          # Caffe layer types we do not implement: checked where cheap, then the unknown type is reported
-         "data_param": {"source": S, "batch_size": U, "rand_skip": U, "backend": E, "scale": F, "mean_file": S,
-                        "crop_size": U, "mirror": B, "force_encoded_color": B, "prefetch": U},
          "hdf5_output_param": {"file_name": S}}
 # ... and the rest of their parameter messages: accepted, not checked.
 for _name in ("clip_param", "contrastive_loss_param", "hinge_loss_param", "infogain_loss_param",

@@ -33,6 +33,31 @@ _V1_SAME = {"bottom", "top", "name", "include", "exclude", "blobs", "loss_weight
 # V1 per-parameter lists -> the field of the i-th V2 `param { }` they become.
 _V1_PARAM_SPEC = {"param": "name", "blob_share_mode": "share_mode", "blobs_lr": "lr_mult", "weight_decay": "decay_mult"}
 
+# V1 data layers whose image-transform fields Caffe's UpgradeNetDataTransformation moves to transform_param
+_V1_DATA_PARAMS = {"DATA": "data_param", "IMAGE_DATA": "image_data_param", "WINDOW_DATA": "window_data_param"}
+_V1_TRANSFORM_FIELDS = ("scale", "mean_file", "crop_size", "mirror")
+
+
+def _moved_transform(layer, v1_type):
+    """UpgradeNetDataTransformation on one upgraded layer: a V1 DATA / IMAGE_DATA / WINDOW_DATA layer's
+    scale, mean_file, crop_size and mirror leave its data parameter for transform_param (replacing a value
+    given there). Both messages are copied: the parsed V1 net is left as it was."""
+    name = _V1_DATA_PARAMS.get(v1_type)
+    if name not in layer or not any(f in layer.get(name) for f in _V1_TRANSFORM_FIELDS):
+        return
+    old = layer.get(name)
+    param, transform = Message(old.filename, old.line, old.col), Message(old.filename, old.line, old.col)
+    given = layer.msg("transform_param")
+    for field, values in given.fields.items():
+        if not (field in _V1_TRANSFORM_FIELDS and field in old):
+            transform.fields[field], transform.where[field] = list(values), list(given.where[field])
+    for field, values in old.fields.items():
+        target = transform if field in _V1_TRANSFORM_FIELDS else param
+        target.fields[field], target.where[field] = list(values), list(old.where[field])
+    for field, msg in ((name, param), ("transform_param", transform)):
+        layer.fields[field], layer.where[field] = [msg], layer.where.get(field, [(old.line, old.col)])[-1:]
+
+
 def _v1_layer(v1):
     """One V1 `layers { }` message -> the V2 `layer { }` message (UpgradeV1LayerParameter)."""
     layer = Message(v1.filename, v1.line, v1.col)
@@ -59,6 +84,7 @@ def _v1_layer(v1):
             raise v1.error(name, f"field '{name}' is not a field of a V1 layer (V1LayerParameter)")
     for spec in specs:
         layer.add("param", spec, spec.line, spec.col)
+    _moved_transform(layer, v1.get("type"))
     return layer
 
 
