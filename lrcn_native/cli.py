@@ -1,5 +1,5 @@
 """The `lrcn` command, after the `caffe` tool (whose -flag syntax it accepts too): train, test, time,
-device_query, inspect, convert, upgrade-net, upgrade-solver; for captioning
+device_query, inspect, convert, upgrade-net, upgrade-solver, export-torch; for captioning
 prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
 log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
@@ -213,6 +213,22 @@ def cmd_upgrade_solver(args):
     atomic_write_text(args.output, to_text(upgraded) + "\n")
     print(f"wrote {args.output}: " + (f"solver_type {sp.get('solver_type')} -> type \"{upgraded.get('type')}\""
                                        if upgraded is not sp else "already in the current format, written unchanged"))
+    return 0
+
+
+def cmd_export_torch(args):
+    """A PyTorch state_dict of a net's weights, with the module that runs it (lrcn_native.export_torch)."""
+    from lrcn_native.layer import PHASES
+    try:
+        from lrcn_native.export_torch import export
+    except ImportError as e:
+        print(f"lrcn export-torch: error: {e}", file=sys.stderr)
+        return 1
+    module = export(args.weights, args.model, args.output, PHASES.index(args.phase), args.level, args.stage or ())
+    state = module.state_dict()
+    print(f"wrote {args.output}: {len(state)} tensors ({sum(t.numel() for t in state.values()):,} values) for "
+          f"{len(module.steps)} layers of {args.model}; load with lrcn_native.export_torch.TorchNet(net)"
+          ".load_state_dict(torch.load(OUT))")
     return 0
 
 
@@ -711,6 +727,14 @@ def main(argv=None):
     p.add_argument("input")
     p.add_argument("output")
     p.set_defaults(func=cmd_upgrade_solver)
+    p = sub.add_parser("export-torch", help="a PyTorch state_dict of a net's weights (CNN layers, LSTM with "
+                                            "PyTorch's gate order)")
+    p.add_argument("weights", help=".caffemodel or .caffemodel.h5")
+    p.add_argument("--model", required=True, help="the net prototxt (deploy)")
+    p.add_argument("output", help="the .pt file to write")
+    p.add_argument("--phase", default="TEST", choices=("TRAIN", "TEST"), help="net phase")
+    _add_net_state(p)
+    p.set_defaults(func=cmd_export_torch)
     p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")
