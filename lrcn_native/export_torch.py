@@ -1,8 +1,8 @@
 """A net's weights as a PyTorch ``state_dict``, and a torch module that runs the net with them
 (``lrcn export-torch``). PyTorch is optional: only this module imports it.
 
-``TorchNet(net)`` has one submodule per layer with parameters, named after the Caffe layer ('.' becomes
-'_'), and runs the layers in the net's order over named tensors: ``TorchNet(net)(data=x)`` returns every
+``TorchNet(net)`` has one submodule per layer, named after the Caffe layer ('.' becomes '_'; the state_dict
+keys are ``<layer>.weight`` and the like), and runs the layers in the net's order over named tensors: ``TorchNet(net)(data=x)`` returns every
 blob by name, as ``net.blobs`` holds them after ``net.forward``. Parameters are converted to PyTorch's
 layouts: Convolution (with group) → ``nn.Conv2d``, InnerProduct → ``nn.Linear`` (``transpose`` undone),
 BatchNorm → ``running_mean``/``running_var`` with Caffe's scale factor divided out, Scale/Bias →
@@ -21,7 +21,7 @@ try:
     import torch
     import torch.nn.functional as F
     from torch import nn
-except ImportError as e:  # pragma: no cover - exercised where torch is absent
+except ImportError as e:
     raise ImportError("exporting to PyTorch needs torch, which is not installed: pip install torch") from e
 
 from .backend import K
