@@ -209,10 +209,10 @@ def main():
     import lrcn_native  # noqa: F401
     torch.set_num_threads(args.threads)
     warmup, repeat = (1, 1) if args.quick else (2, args.repeat)
-    layers = layer_rows(args, torch, warmup, repeat)
-    zoo = zoo_rows(args, torch, warmup, 1 if args.quick else args.zoo_repeat)
     result = common.header(benchmark="layers14_cpu", threads=args.threads, warmup=warmup, repeat=repeat,
-                           quick=args.quick, layers=layers, zoo=zoo)
+                           zoo_repeat=args.zoo_repeat, zoo_batch=args.zoo_batch, quick=args.quick)
+    result["layers"] = layer_rows(args, torch, warmup, repeat)
+    result["zoo"] = zoo_rows(args, torch, warmup, 1 if args.quick else args.zoo_repeat)
     common.save(result, args, "layers14_cpu")
 
 
