@@ -1,6 +1,6 @@
 """The `lrcn` command, after the `caffe` tool (whose -flag syntax it accepts too): train, test, time,
 device_query, inspect, convert, upgrade-net, upgrade-solver, convert-imageset, compute-image-mean,
-extract-features; for captioning
+extract-features, export-torch; for captioning
 prepare-captions, caption and score. Log lines follow Caffe's wording and glog's line prefix so existing
 log parsers (Caffe's tools/extra/parse_log.py) work."""
 import argparse
@@ -278,6 +278,19 @@ def cmd_extract_features(args):
     else:
         counts = features.to_lmdb(args.output.split(","), net, names, args.num_batches)
         print(f"wrote {args.output}: " + ", ".join(f"{n} {c} items" for n, c in counts.items()))
+def cmd_export_torch(args):
+    """A PyTorch state_dict of a net's weights, with the module that runs it (lrcn_native.export_torch)."""
+    from lrcn_native.layer import PHASES
+    try:
+        from lrcn_native.export_torch import export
+    except ImportError as e:
+        print(f"lrcn export-torch: error: {e}", file=sys.stderr)
+        return 1
+    module = export(args.weights, args.model, args.output, PHASES.index(args.phase), args.level, args.stage or ())
+    state = module.state_dict()
+    print(f"wrote {args.output}: {len(state)} tensors ({sum(t.numel() for t in state.values()):,} values) for "
+          f"{len(module.steps)} layers of {args.model}; load with lrcn_native.export_torch.TorchNet(net)"
+          ".load_state_dict(torch.load(OUT))")
     return 0
 
 
@@ -812,6 +825,14 @@ def main(argv=None):
     p.add_argument("--gpu", default=None, help="GPU id (CPU when absent)")
     _add_net_state(p)
     p.set_defaults(func=cmd_extract_features)
+    p = sub.add_parser("export-torch", help="a PyTorch state_dict of a net's weights (CNN layers, LSTM with "
+                                            "PyTorch's gate order)")
+    p.add_argument("weights", help=".caffemodel or .caffemodel.h5")
+    p.add_argument("--model", required=True, help="the net prototxt (deploy)")
+    p.add_argument("output", help="the .pt file to write")
+    p.add_argument("--phase", default="TEST", choices=("TRAIN", "TEST"), help="net phase")
+    _add_net_state(p)
+    p.set_defaults(func=cmd_export_torch)
     p = sub.add_parser("train", help="train or fine-tune a net (caffe train)")
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")

@@ -11,7 +11,7 @@ import lrcn_native as caffe
 from lrcn_native.backend import K
 from lrcn_native.blob import Blob
 from lrcn_native.layer import REGISTRY, TEST
-from lrcn_native.proto.text import parse
+from lrcn_native.proto.text import Ident, parse, parse_file
 
 
 def _has_gpu():
@@ -34,6 +34,40 @@ needs_original = pytest.mark.skipif(not ORIGINAL.is_dir(), reason=(
     "prototxts of jeffdonahue/caffe@506c4d94 (coco_caption, caffenet_reference), "
     "LisaAnne/lisa-caffe-public@49b8643d (LRCN_activity_recognition, LRCN_evaluate) and "
     "vsubhashini/caffe@ea53fbd7 (s2vt, youtube)"))
+
+# The model zoo's released deploy nets (tests/zoo/README.md).
+ZOO = pathlib.Path(__file__).with_name("zoo")
+
+
+def zoo_net(file, force_backward=True):
+    """The released net at batch 1 (the files say 10, or 1 for the ResNets), force_backward set as a user
+    who wants input gradients would, with random weights (He-scaled) and each BatchNorm's statistics set
+    to those of the input it sees, so activations stay O(1) through the depth and the softmax does not
+    saturate (a saturated one would send no gradient back)."""
+    netp = parse_file(str(ZOO / file))
+    if force_backward:
+        netp.add("force_backward", Ident("true"))
+    caffe.set_random_seed(0)
+    net = caffe.Net(netp, caffe.TEST)
+    shape = net.blobs["data"].data.shape
+    net.blobs["data"].reshape(1, *shape[1:])
+    net.reshape()
+    rng = np.random.default_rng(0)
+    net.blobs["data"].data[...] = rng.standard_normal(net.blobs["data"].data.shape)
+    calibrate = any(layer.type == "BatchNorm" for layer in net.layers)  # statistics need a forward
+    for i, layer in enumerate(net.layers):
+        for b in layer.blobs:  # weights N(0, 2/fan_in), biases and Scale's factors N(0, 1)
+            std = np.sqrt(2 / (b.count / b.shape[0])) if b.data.ndim > 1 else 1
+            b.data[...] = rng.standard_normal(b.shape).astype(np.float32) * std
+        if layer.type == "BatchNorm":  # (N, C, H, W) bottom: per-channel mean and variance, factor 1
+            x = net.layer_io(i)[0][0].data
+            layer.blobs[0].data[...] = x.mean(axis=(0, 2, 3))
+            layer.blobs[1].data[...] = x.var(axis=(0, 2, 3))
+            layer.blobs[2].data[...] = 1
+        if calibrate:
+            net.forward_from_to(i, i)
+    return net
+
 
 HAS_GPU = _has_gpu()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device (or no cupy): GPU parity not run")
