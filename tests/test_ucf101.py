@@ -364,3 +364,18 @@ def test_resume_after_sigkill_of_two_ranks(dataset, tmp_path):
     assert not list(out.rglob(".*.partial"))
     assert images(tree(out), "frames") == images(tree(reference), "frames")
     assert images(tree(out), "flow_images") == images(tree(reference), "flow_images")
+
+
+@needs_av
+@needs_mpi
+def test_a_rank_that_fails_ends_every_rank(dataset, tmp_path):
+    """An error outside one video's work (here: the worker itself failing on rank 1) ends the whole run at once,
+    naming the rank, instead of leaving rank 0 waiting forever for rank 1's totals."""
+    videos, _, _, _ = dataset
+    code = ("from lrcn_native.data import ucf101\nfrom lrcn_native.distributed import world\n"
+            "def fail(*args):\n    raise MemoryError('out of memory')\n"
+            "if world().rank == 1:\n    ucf101._job = fail\n"
+            f"ucf101.prepare({str(videos)!r}, {str(tmp_path / 'out')!r}, flow='none', progress=False)\n")
+    run = run_python(code, timeout=60, ranks=2)
+    assert run.returncode != 0
+    assert "prepare-ucf101: rank 1/2 failed (MemoryError: out of memory): ending every rank" in run.stderr

@@ -299,6 +299,8 @@ def prepare(videos, out, fps=None, size=None, flow="tvl1", quality=JPEG_QUALITY,
     with distributed.abort_on_error(ranks, "prepare-ucf101"):
         try:
             if jobs == 1:
+                if ranks.size > 1:       # each rank is one core's worker, as the pool's processes are
+                    _single_thread_workers()
                 for video, source in items:
                     record(*_job(video, source, out, options))
             else:
