@@ -8,8 +8,9 @@ data-parallel training, and the per-rank rates of UCF-101 preparation, for shard
   memcpy     S/t of numpy.copyto over 256 MB on rank 0 alone and on every rank at once: the bound of an
              intranode collective, which copies through shared memory
   prepare    `lrcn prepare-ucf101`'s rates on generated 320x240 videos (UCF-101's size), on rank 0 alone and
-             on all P ranks: frames/s of decode + JPEG, and flow pairs/s per method (read the frames' JPEGs,
-             flow, write the flow JPEGs); per rank, aggregate, and scaling efficiency aggregate / (P x 1-rank)
+             on all P ranks, each rank pinned to a core of its own (rates per core, as one rank per core gets
+             them): frames/s of decode + JPEG, and flow pairs/s per method (read the frames' JPEGs, flow, write
+             the flow JPEGs); per rank, aggregate, and scaling efficiency aggregate / (P x 1-rank)
 
 Timings are the best of a few runs on a shared machine: compare within one run. Run it under MPI; run plainly,
 it starts itself under `mpiexec -n 2` (without mpi4py or mpiexec: the 1-rank preparation rates only).
@@ -17,6 +18,7 @@ it starts itself under `mpiexec -n 2` (without mpi4py or mpiexec: the 1-rank pre
     mpiexec -n 2 python benchmarks/bench_allreduce.py [--max-mb 256] [--quick]
 """
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -131,15 +133,34 @@ def make_videos(folder, count, frames, seed):
         write_video(os.path.join(folder, f"v_Bench_g{v:02d}_c01.avi"), (frame(t) for t in range(frames)))
 
 
+@contextlib.contextmanager
+def one_core(cpu):
+    """The block runs on core `cpu` alone where the OS lets us pin (Linux): a rate per core, whatever threads
+    the libraries start (PyAV decodes with ffmpeg's threads, OpenCV has its own pool)."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {sorted(before)[cpu % len(before)]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run_prepare(world, alone, videos, out, flow, per_video):
-    """One timed `prepare` on rank 0 alone (the others wait) or on every rank: per-rank items/s (items: per_video
-    per video), the aggregate over the slowest rank's time, and the ranks' seconds."""
+    """One timed `prepare`, each rank on a core of its own, by rank 0 alone (the others wait) or by every rank:
+    per-rank items/s (items: per_video per video), the aggregate over the slowest rank's time, and the ranks'
+    seconds."""
     if alone:
-        parts = ucf101.prepare(videos, out, flow=flow, progress=False, ranks=distributed.World())["ranks"] \
-            if world.is_root else None
+        parts = None
+        if world.is_root:
+            with one_core(0):
+                parts = ucf101.prepare(videos, out, flow=flow, progress=False, ranks=distributed.World())["ranks"]
         parts = world.comm.bcast(parts) if world.size > 1 else parts
     else:
-        parts = ucf101.prepare(videos, out, flow=flow, progress=False, ranks=world)["ranks"]
+        with one_core(world.rank):
+            parts = ucf101.prepare(videos, out, flow=flow, progress=False, ranks=world)["ranks"]
     assert all(not p["failed"] and p["prepared"] == p["videos"] for p in parts), parts
     rates = [p["videos"] * per_video / p["seconds"] for p in parts]
     return {"ranks": len(parts), "items": sum(p["videos"] for p in parts) * per_video,
@@ -161,13 +182,7 @@ def scaling(world, what, unit, runs):
 
 def prepare_rates(world, quick, methods, workdir):
     """Decode + JPEG frames/s, then flow pairs/s per method, on 1 rank and on all ranks; the videos and outputs
-    live in a temporary folder under workdir (which every rank must see). One thread per rank, also alone
-    (OpenCV would use every core): the rates are per core, as a run with one rank per core gets them."""
-    try:
-        import cv2
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    live in a temporary folder under workdir (which every rank must see)."""
     p, result = world.size, {"frame": [FRAME[1], FRAME[0]]}
     counts = {"decode": (2 * p, 4) if quick else (4 * p, 50), "flow": (p, 3) if quick else (2 * p, 6)}
     result["videos"] = {k: {"videos": n, "frames": f} for k, (n, f) in counts.items()}

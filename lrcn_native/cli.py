@@ -410,8 +410,9 @@ def cmd_test(args):
 _MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
 
-_SERIAL_PREP = ("Serial and quick (one vocabulary, one seeded shuffle, one stream of HDF5 files): under "
-                "mpiexec/srun rank 0 does it and the other ranks wait for its exit status.")
+_SERIAL_PREP = ("Serial and quick (one vocabulary, one seeded shuffle, one stream of HDF5 files; COCO's training "
+                "captions take about a minute): under mpiexec/srun rank 0 does it and the other ranks wait for "
+                "its exit status.")
 
 
 def _rank0_only(cmd):
