@@ -106,10 +106,9 @@ def memcpy(world, nbytes, repeat):
     """S/t of numpy.copyto over nbytes on rank 0 alone, then on every rank at once (each rank's own)."""
     src = np.ones(nbytes // 4, np.float32)
     dst = np.empty_like(src)
-    copy = lambda: np.copyto(dst, src)  # noqa: E731
-    alone = common.best_seconds(copy, repeat) if world.is_root else None
+    alone = common.best_seconds(lambda: np.copyto(dst, src), repeat) if world.is_root else None
     world.comm.Barrier()
-    together = slowest(world, common.best_seconds(copy, repeat))
+    together = slowest(world, common.best_seconds(lambda: np.copyto(dst, src), repeat))
     result = {"bytes": nbytes, "rank0_alone_GBps": world.comm.bcast(alone and nbytes / alone / 1e9),
               "every_rank_GBps": nbytes / together / 1e9}
     say(world, f"memcpy    {nbytes >> 10:>10d} KB  rank 0 alone {result['rank0_alone_GBps']:.2f} GB/s, "

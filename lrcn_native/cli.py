@@ -410,9 +410,9 @@ def cmd_test(args):
 _MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
 
-_SERIAL_PREP = ("Serial and quick (one vocabulary, one seeded shuffle, one stream of HDF5 files; COCO's training "
-                "captions take about a minute): under mpiexec/srun rank 0 does it and the other ranks wait for "
-                "its exit status.")
+_SERIAL_PREP = ("Serial and quick (one vocabulary, one seeded shuffle, one stream of HDF5 files; about a minute "
+                "even for COCO's 414k training captions): under mpiexec/srun rank 0 does it and the other ranks "
+                "wait for its exit status.")
 
 
 def _rank0_only(cmd):
@@ -851,7 +851,10 @@ def main(argv=None):
     p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java and pip install 'lrcn_native[eval]')")
     p.add_argument("--json", help="write the scores here")
     p.set_defaults(func=cmd_score)
-    p = sub.add_parser("prepare-ucf101", help="videos -> frames, flow images and split lists (released layout)")
+    p = sub.add_parser("prepare-ucf101", help="videos -> frames, flow images and split lists (released layout)",
+                       description="Resumable. Under mpiexec/srun the ranks split the videos (video i to rank i mod "
+                                   "P, within --shard's part); rank 0 writes the settings and lists and prints "
+                                   "the totals; exit status 1 when any video failed.")
     p.add_argument("videos", help="folder of videos (searched recursively; folders of frames also accepted)")
     p.add_argument("out", help="output folder: frames/, flow_images/, ucf101_split<N>_{train,test}Videos.txt")
     p.add_argument("--flow", default="tvl1", choices=("tvl1", "farneback", "lucas_kanade", "none"),

@@ -261,24 +261,24 @@ def prepare(videos, out, fps=None, size=None, flow="tvl1", quality=JPEG_QUALITY,
     "ranks": [each rank's own counts, "failed" and "seconds"], "lists": {file: missing videos}}.
     """
     ranks = ranks or distributed.world()
-    if flow != "none":
-        check_flow_method(flow)                      # an unknown method or a missing extra fails now, once
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     options = {"fps": fps, "size": list(size) if size else None, "flow": flow, "quality": quality}
 
-    def setup():                                     # once, on rank 0
+    def setup():      # on rank 0 alone; a rank whose machine lacks an extra then fails video by video, reported
+        if flow != "none":
+            check_flow_method(flow)                  # an unknown method or a missing extra fails now, once
         items = list(find_videos(videos, exclude=out).items())
         if shard is not None:
             k, n = shard
             items = items[k - 1::n]
+        if any(os.path.isfile(src) for _, src in items):
+            require_av()
         os.makedirs(out, exist_ok=True)
         _check_settings(out, options)
         return items, convert_splits(splits, out, seed) if splits else {}
     items, lists = distributed.on_root(setup, ranks)
     items = items[ranks.rank::ranks.size]
-    if any(os.path.isfile(src) for _, src in items):
-        require_av()
 
     summary = {"rank": ranks.rank, "videos": len(items), "prepared": 0, "skipped": 0, "failed": {}}
     bar = _progress(len(items), ranks) if progress else None
