@@ -3,7 +3,8 @@ data-parallel training, and the per-rank rates of UCF-101 preparation, for shard
 
   allreduce  float32 buffers of 4 KB .. 256 MB summed over the P ranks by mpi4py's buffer Allreduce and its
              non-blocking Iallreduce + Wait: time (the slowest rank's, best of a few), algorithm bandwidth
-             S/t and bus bandwidth S/t · 2(P-1)/P (nccl-tests' formula: the bytes each rank moves in a ring)
+             S/t and bus bandwidth S/t · 2(P-1)/P (nccl-tests' formula: the bytes each rank moves in a ring);
+             and how much of an Iallreduce is hidden behind computing meanwhile (see `overlap`)
   pingpong   the MPI library's own point-to-point bandwidth in the same run (mpi4py.bench pingpong, ranks 0-1)
   memcpy     S/t of numpy.copyto over 256 MB on rank 0 alone and on every rank at once: the bound of an
              intranode collective, which copies through shared memory
@@ -83,11 +84,37 @@ def allreduce(world, sizes, repeat):
             best = min(runs[1:])
             row[way] = {"best_seconds": best, "median_seconds": float(np.median(runs[1:])),
                         "algbw_GBps": nbytes / best / 1e9, "busbw_GBps": nbytes / best / 1e9 * 2 * (p - 1) / p}
+        row["overlap"] = overlap(world, lambda: comm.Iallreduce(send, recv, op=MPI.SUM),
+                                 row["blocking"]["best_seconds"], reps)
         rows.append(row)
         say(world, f"allreduce {nbytes / 1024:>10.0f} KB  "
                    + "  ".join(f"{w} {row[w]['best_seconds'] * 1e3:9.3f} ms busbw {row[w]['busbw_GBps']:6.2f} GB/s"
-                               for w in ways))
+                               for w in ways) + f"  overlap {row['overlap']['fraction']:5.2f}")
     return rows
+
+
+def overlap(world, start, allreduce_seconds, reps):
+    """How much of a non-blocking all-reduce proceeds while the rank computes (as backward would, between
+    launching a bucket and waiting for it): compute C of about the all-reduce's time A, then Iallreduce;
+    compute; Wait takes T, and the fraction hidden is (C + A - T) / min(C, A): 0 when the MPI library only
+    progresses inside MPI calls, 1 when it runs fully in the background."""
+    work = np.ones(1 << 20, np.float32)                    # 4 MB: a pass is memory-bound, ~0.3 ms
+
+    def compute(passes):
+        for _ in range(passes):
+            np.multiply(work, 1.0000001, out=work)
+    one = common.best_seconds(lambda: compute(1), 3)
+    passes = world.comm.bcast(max(1, round(allreduce_seconds / one)))
+    c = slowest(world, common.best_seconds(lambda: compute(passes), reps))
+
+    def both():
+        request = start()
+        compute(passes)
+        request.Wait()
+    world.comm.Barrier()
+    t = slowest(world, common.best_seconds(both, reps))
+    return {"compute_seconds": c, "both_seconds": t,
+            "fraction": (c + allreduce_seconds - t) / min(c, allreduce_seconds)}
 
 
 def pingpong(world, max_bytes, quick):
