@@ -488,6 +488,25 @@ def cmd_test(args):
 _MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
 
+_SERIAL_PREP = ("Serial and quick (one vocabulary, one seeded shuffle, one stream of HDF5 files; about a minute "
+                "even for COCO's 414k training captions): under mpiexec/srun rank 0 does it and the other ranks "
+                "wait for its exit status.")
+
+
+def _rank0_only(cmd):
+    """A serial preparation verb (_SERIAL_PREP) on rank 0 alone; the other ranks wait and exit with its status
+    (only rank 0 prints, errors included)."""
+    def run(args):
+        from lrcn_native.distributed import on_root, world
+        try:
+            return on_root(lambda: cmd(args))
+        except Exception:
+            if world().is_root:
+                raise
+            return 1
+    return run
+
+
 def cmd_prepare_captions(args):
     """Captions → vocabulary.txt and the HDF5 sentence streams per split (the released coco_to_hdf5_data)."""
     from lrcn_native.data import captions as C
@@ -655,21 +674,33 @@ def cmd_score(args):
 
 
 def cmd_prepare_ucf101(args):
-    """UCF-101 videos -> frames, flow images and split lists in the released layout (resumable, parallel)."""
+    """UCF-101 videos -> frames, flow images and split lists in the released layout (resumable, parallel;
+    split across shards and MPI ranks). Only rank 0 prints the totals; every rank exits 1 if any video failed."""
     from lrcn_native.data import ucf101
+    from lrcn_native.distributed import launched_size, world
     shard = ucf101.parse_shard(args.shard) if args.shard else None
     size = ucf101.parse_size(args.size) if args.size else None
+    jobs = args.jobs or (1 if launched_size() > 1 else os.cpu_count() or 1)
     s = ucf101.prepare(args.videos, args.out, fps=args.fps, size=size, flow=args.flow, quality=args.quality,
-                       jobs=args.jobs, shard=shard, splits=args.splits, seed=args.seed)
-    print(f"{s['videos']} videos{f' (shard {args.shard})' if shard else ''}: {s['prepared']} prepared, "
+                       jobs=jobs, shard=shard, splits=args.splits, seed=args.seed)
+    if not world().is_root:
+        return 1 if s["failed"] else 0
+    on = f" on {len(s['ranks'])} ranks" if len(s["ranks"]) > 1 else ""
+    print(f"{s['videos']} videos{f' (shard {args.shard})' if shard else ''}{on}: {s['prepared']} prepared, "
           f"{s['skipped']} already complete, {len(s['failed'])} failed, in {s['seconds']:.1f} s -> {args.out}")
+    if on:
+        for r in s["ranks"]:
+            print(f"  rank {r['rank']}: {r['videos']} videos, {r['prepared']} prepared, {r['skipped']} already "
+                  f"complete, {len(r['failed'])} failed, in {r['seconds']:.1f} s")
     for name, missing in s["lists"].items():
         print(f"{name}: {len(missing)} listed videos not prepared in {args.out}{' (all shards)' if shard else ''}"
               + (f" (first: {', '.join(missing[:5])})" if missing else ""))
     if s["failed"]:
         print("failed (skipped; rerun to retry):")
-        for video, reason in s["failed"].items():
-            print(f"  {video}: {reason}")
+        for r in s["ranks"]:
+            by = f" (rank {r['rank']})" if on else ""
+            for video, reason in r["failed"].items():
+                print(f"  {video}{by}: {reason}")
     return 1 if s["failed"] else 0
 
 
@@ -851,7 +882,8 @@ def main(argv=None):
     p.add_argument("--gpu", default=None, help="GPU id, or 0,1 / all: the first is used (CPU when absent)")
     _add_net_state(p)
     p.set_defaults(func=cmd_test)
-    p = sub.add_parser("prepare-captions", help="captions -> vocabulary and HDF5 sentence streams")
+    p = sub.add_parser("prepare-captions", help="captions -> vocabulary and HDF5 sentence streams",
+                       description=_SERIAL_PREP)
     p.add_argument("--format", choices=("coco", "karpathy", "flickr-tokens"), default="coco",
                    help="captions_*.json (one file per split), a Karpathy-split dataset_*.json (the same file "
                         "for each split), or Flickr30k's results_*.token")
@@ -865,9 +897,10 @@ def main(argv=None):
     p.add_argument("--max-words", type=_count, default=20)
     p.add_argument("--unaligned", action="store_true", help="no padding, truncation or image alignment")
     p.add_argument("--skip-missing", action="store_true", help="skip (and count) missing images instead of failing")
-    p.set_defaults(func=cmd_prepare_captions)
+    p.set_defaults(func=_rank0_only(cmd_prepare_captions))
     p = sub.add_parser("prepare-tacos", help="video semantic representations + sentences -> streams and nets "
-                                          "(Table 5's encoder-decoder, CRF-max and CRF-prob decoders)")
+                                          "(Table 5's encoder-decoder, CRF-max and CRF-prob decoders)",
+                       description=_SERIAL_PREP)
     p.add_argument("--format", choices=("json", "smt"), default="json",
                    help="our JSON format (lrcn_native/data/semantic.py), or the SMT baseline's parallel text: "
                         "PREFIX.sr, PREFIX.en and optional PREFIX.ids, PREFIX.crf")
@@ -879,7 +912,7 @@ def main(argv=None):
     p.add_argument("--max-words", type=_count, default=20)
     p.add_argument("--buffer-size", type=_count, default=100)
     p.add_argument("--hidden", type=_count, default=1000, help="LSTM units of the nets written")
-    p.set_defaults(func=cmd_prepare_tacos)
+    p.set_defaults(func=_rank0_only(cmd_prepare_tacos))
     p = sub.add_parser("caption", help="caption images with a trained LRCN (greedy, beam search, sampling)")
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--features", help=".npy/.npz/.h5 of precomputed descriptors (N x 1000 fc8) instead of images")
@@ -940,7 +973,10 @@ def main(argv=None):
     p.add_argument("--meteor", action="store_true", help="also METEOR (needs Java and pip install 'lrcn_native[eval]')")
     p.add_argument("--json", help="write the scores here")
     p.set_defaults(func=cmd_score)
-    p = sub.add_parser("prepare-ucf101", help="videos -> frames, flow images and split lists (released layout)")
+    p = sub.add_parser("prepare-ucf101", help="videos -> frames, flow images and split lists (released layout)",
+                       description="Resumable. Under mpiexec/srun the ranks split the videos (video i to rank i mod "
+                                   "P, within --shard's part); rank 0 writes the settings and lists and prints "
+                                   "the totals; exit status 1 when any video failed.")
     p.add_argument("videos", help="folder of videos (searched recursively; folders of frames also accepted)")
     p.add_argument("out", help="output folder: frames/, flow_images/, ucf101_split<N>_{train,test}Videos.txt")
     p.add_argument("--flow", default="tvl1", choices=("tvl1", "farneback", "lucas_kanade", "none"),
@@ -950,8 +986,11 @@ def main(argv=None):
     p.add_argument("--size", default=None, help="resize frames to WIDTHxHEIGHT (default: keep; the released "
                                                 "extract_frames.sh defaults to 256x256)")
     p.add_argument("--quality", type=_number(int, 1, 100), default=75, help="JPEG quality of frames and flow images")
-    p.add_argument("--jobs", type=_count, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
-    p.add_argument("--shard", default=None, help="K/N: prepare only the K-th of N interleaved parts (1 <= K <= N)")
+    p.add_argument("--jobs", type=_count, default=None,
+                   help="worker processes per rank (default: one per core; 1 under mpiexec/srun, one rank per core)")
+    p.add_argument("--shard", default=None, help="K/N: prepare only the K-th of N interleaved parts (1 <= K <= N), "
+                                                 "e.g. one per machine of a scheduler without MPI; composes with "
+                                                 "the ranks of `mpiexec -n P` (each shard split again P ways)")
     p.add_argument("--splits", default=None, help="folder with classInd.txt + trainlist0N.txt/testlist0N.txt "
                                                   "(or released lists): write the lists into OUT")
     p.add_argument("--seed", type=_nonnegative, default=0, help="shuffle of the training lists made from official splits")

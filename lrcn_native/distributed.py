@@ -5,8 +5,10 @@ variables) with more than one process is an MPI run: mpi4py (the ``mpi`` extra) 
 ``COMM_WORLD`` is used. Anything else is one process, and mpi4py is never imported, so single-process runs
 need no MPI. ``world()`` is computed once per process.
 """
+import contextlib
 import functools
 import os
+import sys
 from dataclasses import dataclass
 
 # (rank variable, size variable) set by the launchers we know: MPICH/Hydra and Intel MPI (PMI), PMIx
@@ -49,3 +51,36 @@ def world():
                            "mpi4py: pip install 'lrcn_native[mpi]'") from None
     comm = MPI.COMM_WORLD
     return World(comm.Get_rank(), comm.Get_size(), comm if comm.Get_size() > 1 else None)
+
+
+def on_root(fn, ranks=None):
+    """fn()'s result on every rank of `ranks` (a World; default world()), computed by rank 0 alone while the
+    others wait: for what a multi-process run must do once (write a settings file, list the inputs) or what is
+    inherently serial. An exception in fn on rank 0 is raised on every rank, so all stop with its message."""
+    ranks = ranks or world()
+    if ranks.size == 1:
+        return fn()
+    result = error = None
+    if ranks.is_root:
+        try:
+            result = fn()
+        except Exception as e:  # noqa: BLE001 -- handed to every rank below and raised there
+            error = e
+    result, error = ranks.comm.bcast((result, error), root=0)
+    if error is not None:
+        raise error
+    return result
+
+
+@contextlib.contextmanager
+def abort_on_error(ranks, what):
+    """Around one rank's own share of the work: an exception escaping it ends every rank (MPI_Abort) with a
+    line naming this rank, instead of leaving the others waiting forever in their next collective."""
+    try:
+        yield
+    except BaseException as e:
+        if ranks.size > 1:
+            print(f"{what}: rank {ranks.rank}/{ranks.size} failed ({type(e).__name__}: {e}): ending every rank",
+                  file=sys.stderr, flush=True)
+            ranks.comm.Abort(1)
+        raise

@@ -2,10 +2,12 @@
 import json
 import os
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
 from test_captioning import lstm_net
+from util import needs_mpi, run_python
 
 from lrcn_native.cli import main
 from lrcn_native.data import captions as C
@@ -68,7 +70,8 @@ def test_caption_rejects_a_vocabulary_of_the_wrong_size(tmp_path, capsys):
     assert "2 words + EOS, but the net predicts 6" in capsys.readouterr().err
 
 
-def test_prepare_and_score(tmp_path, capsys):
+def _tiny_coco(tmp_path):
+    """Two images (empty files under tmp_path/im) with two captions each, as COCO's JSON: (captions, its path)."""
     root = tmp_path / "im"
     root.mkdir()
     caps = {1: ["A red ball.", "A ball that is red."], 2: ["Two blue cubes.", "Blue cubes, two of them."]}
@@ -78,8 +81,13 @@ def test_prepare_and_score(tmp_path, capsys):
         (root / f"{i}.jpg").write_bytes(b"")
     refs = tmp_path / "captions_val.json"
     refs.write_text(json.dumps(coco))
-    assert main(["prepare-captions", "--train", str(refs), "--images", str(root), "--out", str(tmp_path / "h5"),
-                 "--min-count", "1"]) == 0
+    return caps, refs
+
+
+def test_prepare_and_score(tmp_path, capsys):
+    caps, refs = _tiny_coco(tmp_path)
+    assert main(["prepare-captions", "--train", str(refs), "--images", str(tmp_path / "im"), "--out",
+                 str(tmp_path / "h5"), "--min-count", "1"]) == 0
     assert "train: 4 captions -> 100 sequences" in capsys.readouterr().out
     assert C.read_vocabulary(tmp_path / "h5" / "vocabulary.txt")[:4] == ["<unk>", "a", "ball", "blue"]   # all counts 2: alphabetical
     res = tmp_path / "res.json"
@@ -118,3 +126,25 @@ def test_evaluate_script_with_cached_features(tmp_path, capsys):
         score_captions({i: [f"w{i} w{k}." for k in range(2)] for i in range(4)}, hyps))
     assert set(scores["retrieval"]) == {"caption to image", "image to caption"}
     assert "Retrieval" in capsys.readouterr().out
+
+
+@needs_mpi
+def test_prepare_under_two_ranks_runs_on_rank_0(tmp_path):
+    """Under mpiexec the serial preparation runs once, on rank 0: the same files as one process, its lines printed
+    once; an error stops both ranks with rank 0's status, printed once."""
+    _, refs = _tiny_coco(tmp_path)
+    args = ["prepare-captions", "--train", str(refs), "--images", str(tmp_path / "im"), "--min-count", "1", "--out"]
+    assert main(args + [str(tmp_path / "one")]) == 0
+    code = "from lrcn_native.cli import main; sys.exit(main({!r}))"
+    run = run_python(code.format(args + [str(tmp_path / "two")]), timeout=60, ranks=2)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("train: 4 captions -> 100 sequences") == 1
+    one, two = (sorted(p.relative_to(tmp_path / d) for p in (tmp_path / d).rglob("*")) for d in ("one", "two"))
+    assert one == two and any(p.suffix == ".h5" for p in one)
+    assert (tmp_path / "one" / "vocabulary.txt").read_bytes() == (tmp_path / "two" / "vocabulary.txt").read_bytes()
+    for name in (p for p in one if p.suffix == ".h5"):
+        with h5py.File(tmp_path / "one" / name) as a, h5py.File(tmp_path / "two" / name) as b:
+            assert sorted(a) == sorted(b) and all(np.array_equal(a[k][()], b[k][()]) for k in a)
+    args[4] = str(tmp_path / "nowhere")                                         # --images
+    run = run_python(code.format(args + [str(tmp_path / "three")]), timeout=60, ranks=2)
+    assert run.returncode == 1 and run.stderr.count("lrcn prepare-captions: error:") == 1, run.stderr

@@ -5,9 +5,9 @@ import importlib.util
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -20,7 +20,7 @@ from lrcn_native.data import ucf101
 from lrcn_native.data.flow import image_to_flow
 from lrcn_native.data.video import write_video
 from lrcn_native.proto.text import parse
-from util import ORIGINAL, needs_original
+from util import ORIGINAL, needs_mpi, needs_original, python_command, run_python
 
 # ---- split lists -------------------------------------------------------------------------------------------
 
@@ -189,32 +189,41 @@ def test_cli_rerun_is_idempotent_and_reports_failures(dataset, tmp_path, capsys)
 
 
 KILLED_RUN = """
-import sys, time
-sys.path.insert(0, {root!r})
+import os, time
 from lrcn_native.data import ucf101
+from lrcn_native.distributed import world
 save = ucf101._save_jpegs
 def slow(folder, named, quality):   # 50 ms per image: the kill lands inside a video
     save(folder, ((n, time.sleep(0.05) or im) for n, im in named), quality)
 ucf101._save_jpegs = slow
+with open(os.path.join({pids!r}, str(world().rank)), "w") as f:   # for the kill
+    f.write(str(os.getpid()))
 ucf101.prepare({videos!r}, {out!r}, flow="lucas_kanade", progress=False)
 """
+
+
+def start_and_kill(videos, out, pids, ranks, ready):
+    """Starts KILLED_RUN on `ranks` processes, SIGKILLs every one of them once ready() holds (as a machine
+    that dies would), and waits for the launcher to end."""
+    pids.mkdir()
+    proc = subprocess.Popen(python_command(KILLED_RUN.format(pids=str(pids), videos=str(videos), out=str(out)), ranks),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not (len(list(pids.iterdir())) == ranks and ready()):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it was killed"
+    for pid in pids.iterdir():
+        os.kill(int(pid.read_text()), signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 @needs_av
 def test_resume_after_sigkill_equals_an_uninterrupted_run(dataset, tmp_path):
     videos, _, reference, _ = dataset
     out = tmp_path / "out"
-    root = os.path.dirname(os.path.dirname(lrcn_native.__file__))
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN.format(root=root, videos=str(videos), out=str(out))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill once the second video's frames are half written: one video is complete, one partial.
     partial = out / "frames" / f".{GOOD[1]}.partial"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None and len(list(partial.glob("*.jpg"))) < 5:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    start_and_kill(videos, out, tmp_path / "pids", 1, lambda: len(list(partial.glob("*.jpg"))) >= 5)
     assert (out / "frames" / GOOD[0]).is_dir() and partial.is_dir() and not (out / "frames" / GOOD[1]).exists()
     summary = ucf101.prepare(videos, out, flow="lucas_kanade", progress=False)
     assert summary["skipped"] == 1 and summary["prepared"] == len(GOOD) - 1
@@ -282,3 +291,91 @@ def test_the_released_data_layer_reads_what_was_prepared(dataset, monkeypatch, f
         # the texture's grey level moved through the released RGB mean (B 103.939 … R 128.68): channels differ
         # by exactly the mean's differences
         np.testing.assert_allclose(data[:, :, 0] - data[:, :, 2], 128.68 - 103.939, atol=1e-3)
+
+
+# ---- under mpiexec -------------------------------------------------------------------------------------------
+
+MPI_CLI = "from lrcn_native.cli import main; sys.exit(main({args!r}))"
+
+
+def lk_args(videos, out, *more):
+    return ["prepare-ucf101", str(videos), str(out), "--flow", "lucas_kanade", *map(str, more)]
+
+
+@needs_av
+@needs_mpi
+def test_two_ranks_equal_one_process(dataset, tmp_path):
+    """`mpiexec -n 2 lrcn prepare-ucf101`: the ranks take the videos i (in name order) with i mod 2 = rank, rank 0
+    alone writes the settings and lists: the result equals one process's byte for byte. Each rank reports its own
+    corrupt video at once; rank 0 prints the totals of both, failures by rank; every rank exits 1."""
+    videos, splits, reference, _ = dataset
+    out = tmp_path / "out"
+    run = run_python(MPI_CLI.format(args=lk_args(videos, out, "--splits", splits)), timeout=120, ranks=2)
+    assert run.returncode == 1, run.stderr
+    assert tree(out) == tree(reference)
+    # rank 0: videos 0, 2, 4, 6 (BAD[1]); rank 1: 1, 3, 5 (BAD[0])
+    assert run.stdout.count("7 videos on 2 ranks: 5 prepared, 0 already complete, 2 failed") == 1
+    assert "  rank 0: 4 videos, 3 prepared, 0 already complete, 1 failed" in run.stdout
+    assert "  rank 1: 3 videos, 2 prepared, 0 already complete, 1 failed" in run.stdout
+    assert f"  {BAD[0]} (rank 1): VideoError: " in run.stdout and f"  {BAD[1]} (rank 0): VideoError: " in run.stdout
+    assert f"rank 1/2: {BAD[0]}: skipped: VideoError: " in run.stderr
+    assert "prepare-ucf101 rank 0/2: 4/4 videos, 1 failed" in run.stderr
+    assert "ucf101_split1_testVideos.txt: 1 listed videos not prepared" in run.stdout
+    # A refused setting stops both ranks with rank 0's message (no rank left waiting), nothing touched.
+    run = run_python(MPI_CLI.format(args=lk_args(videos, out, "--fps", 10)), timeout=60, ranks=2)
+    assert run.returncode == 1 and "was prepared with fps None, this run asks for 10.0" in run.stderr
+    assert tree(out) == tree(reference)
+
+
+@needs_av
+@needs_mpi
+def test_shards_split_again_by_ranks(dataset, tmp_path):
+    """--shard 1/2 under 2 ranks (machines x ranks): the shard's videos 0, 2, 4, 6 go to rank 0 (0, 4) and rank 1
+    (2, 6); rank 1's corrupt video 6 is reported with its rank while rank 0 and the rest of rank 1 finish. Shard
+    2/2, prepared by one process into the same folder, completes it: the whole equals one process's run."""
+    videos, splits, reference, _ = dataset
+    out = tmp_path / "out"
+    run = run_python(MPI_CLI.format(args=lk_args(videos, out, "--shard", "1/2", "--splits", splits)), timeout=120,
+                     ranks=2)
+    assert run.returncode == 1, run.stderr
+    assert "4 videos (shard 1/2) on 2 ranks: 3 prepared, 0 already complete, 1 failed" in run.stdout
+    assert "  rank 0: 2 videos, 2 prepared, 0 already complete, 0 failed" in run.stdout
+    assert "  rank 1: 2 videos, 1 prepared, 0 already complete, 1 failed" in run.stdout
+    assert f"  {BAD[1]} (rank 1): VideoError: " in run.stdout
+    assert sorted(os.listdir(out / "frames")) == [GOOD[0], GOOD[2], GOOD[4]]
+    ucf101.prepare(videos, out, flow="lucas_kanade", shard=(2, 2), splits=splits, progress=False)
+    assert tree(out) == tree(reference)
+
+
+@needs_av
+@needs_mpi
+def test_resume_after_sigkill_of_two_ranks(dataset, tmp_path):
+    """Both ranks SIGKILLed in the middle of their videos leave complete and partial folders; a new 2-rank run
+    redoes only what is unfinished, and the result equals an uninterrupted run."""
+    videos, _, reference, _ = dataset
+    out = tmp_path / "out"
+    start_and_kill(videos, out, tmp_path / "pids", 2, lambda: (out / "frames" / GOOD[0]).is_dir() and any(
+        len(list(p.glob("*.jpg"))) >= 3 for p in out.glob("*/.*.partial")))
+    assert list(out.glob("*/.*.partial")) and not (out / "frames" / GOOD[4]).exists()
+    run = run_python(MPI_CLI.format(args=lk_args(videos, out)), timeout=120, ranks=2)
+    assert run.returncode == 1, run.stderr                                      # the two corrupt videos
+    prepared, skipped = map(int, re.search(r"(\d+) prepared, (\d+) already complete, 2 failed", run.stdout).groups())
+    assert prepared + skipped == len(GOOD) and prepared >= 2          # the partial one, and GOOD[4] (not started)
+    assert not list(out.rglob(".*.partial"))
+    assert images(tree(out), "frames") == images(tree(reference), "frames")
+    assert images(tree(out), "flow_images") == images(tree(reference), "flow_images")
+
+
+@needs_av
+@needs_mpi
+def test_a_rank_that_fails_ends_every_rank(dataset, tmp_path):
+    """An error outside one video's work (here: the worker itself failing on rank 1) ends the whole run at once,
+    naming the rank, instead of leaving rank 0 waiting forever for rank 1's totals."""
+    videos, _, _, _ = dataset
+    code = ("from lrcn_native.data import ucf101\nfrom lrcn_native.distributed import world\n"
+            "def fail(*args):\n    raise MemoryError('out of memory')\n"
+            "if world().rank == 1:\n    ucf101._job = fail\n"
+            f"ucf101.prepare({str(videos)!r}, {str(tmp_path / 'out')!r}, flow='none', progress=False)\n")
+    run = run_python(code, timeout=60, ranks=2)
+    assert run.returncode != 0
+    assert "prepare-ucf101: rank 1/2 failed (MemoryError: out of memory): ending every rank" in run.stderr

@@ -1,8 +1,10 @@
 """Test helpers: build one layer from prototxt text, run it, check gradients by finite differences
 (Caffe's GradientChecker: central differences, step 1e-2, |a − e| ≤ 1e-3·max(|a|, |e|, 1)), and run
 the same layer on the GPU for parity (skipped without one)."""
+import importlib.util
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -192,13 +194,24 @@ def gpu_parity(text, bottom_arrays, n_tops=1, phase=TEST, propagate=None, rtol=1
             np.testing.assert_allclose(g, c, rtol=rtol, atol=atol, err_msg=f"{kind} {i}")
 
 
-def run_python(code, timeout):
-    """Runs ``code`` in a fresh interpreter that imports the same lrcn_native as this one (built in place, or
-    installed as in CI, where the source tree has no extension and must not shadow the installed package)."""
-    import subprocess
+def python_command(code, ranks=1):
+    """The command running ``code`` in a fresh interpreter that imports the same lrcn_native as this one (built in
+    place, or installed as in CI, where the source tree has no extension and must not shadow the installed
+    package); with ranks > 1, in that many MPI processes (mpiexec -n ranks)."""
     import sys
     first = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(caffe.__file__))!r})\n"
-    return subprocess.run([sys.executable, "-c", first + code], capture_output=True, text=True, timeout=timeout)
+    command = [sys.executable, "-c", first + code]
+    return ["mpiexec", "-n", str(ranks)] + command if ranks > 1 else command
+
+
+def run_python(code, timeout, ranks=1):
+    """Runs python_command(code, ranks); its output is captured."""
+    import subprocess
+    return subprocess.run(python_command(code, ranks), capture_output=True, text=True, timeout=timeout)
+
+
+needs_mpi = pytest.mark.skipif(shutil.which("mpiexec") is None or importlib.util.find_spec("mpi4py") is None,
+                               reason="needs mpi4py and mpiexec: pip install 'lrcn_native[mpi]'")
 
 
 def write_videos(root, counts, size=(240, 320), flow=False, label=lambda i: i):

@@ -9,7 +9,8 @@ Under OUT, as the released data layer (sequence_input_layer.py) and classify_vid
 A video's folder is written as a hidden `.<video>.partial` folder and renamed into place once complete: a
 folder under its real name is finished and skipped by the next run; a killed run leaves only partial
 folders, which the next run redoes. Videos are prepared in parallel by spawned processes (never forked:
-ECOSYSTEM's OpenMP pitfall) and can be split across machines with shards.
+ECOSYSTEM's OpenMP pitfall), and split across machines with shards (--shard K/N) or across the ranks of an
+MPI launch (mpiexec -n P), or both.
 """
 import json
 import logging
@@ -18,9 +19,11 @@ import os
 import random
 import re
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from .. import distributed
 from ..fileio import atomic_write_text
 from .flow import check_flow_method, flow_images
 from .video import IMAGE_EXTENSIONS, JPEG_QUALITY, VIDEO_EXTENSIONS, frame_name, read_frames, require_av
@@ -243,37 +246,49 @@ def _check_settings(out, settings):
 
 
 def prepare(videos, out, fps=None, size=None, flow="tvl1", quality=JPEG_QUALITY, jobs=1, shard=None,
-            splits=None, seed=0, progress=True):
+            splits=None, seed=0, progress=True, ranks=None):
     """Prepares every video under `videos` (see find_videos) into `out` (see the module's docstring).
 
     jobs: worker processes (1: in this process). shard: (K, N) prepares only the K-th of N interleaved
     parts. splits: a folder of split files to write the lists from (see convert_splits). A video that cannot
-    be read is reported by name and skipped; nothing already prepared is touched. Returns a summary:
-    {"videos", "prepared", "skipped", "failed": {video: reason}, "seconds", "lists": {file: missing videos}}.
+    be read is reported by name and skipped; nothing already prepared is touched.
+
+    Several processes (an MPI launch: `ranks`, default distributed.world()) share the work: rank 0 alone
+    finds the videos, checks and writes the settings and the lists; rank r of P prepares the videos i (of this
+    shard, in name order) with i mod P = r, so machines (shards) x ranks split the set without overlap and
+    any later run, on any number of ranks, resumes it. Every rank returns the totals of all ranks:
+    {"videos", "prepared", "skipped", "failed": {video: reason}, "seconds" (the slowest rank's),
+    "ranks": [each rank's own counts, "failed" and "seconds"], "lists": {file: missing videos}}.
     """
-    if flow != "none":
-        check_flow_method(flow)                      # an unknown method or a missing extra fails now, once
+    ranks = ranks or distributed.world()
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    items = list(find_videos(videos, exclude=out).items())
-    if shard is not None:
-        k, n = shard
-        items = items[k - 1::n]
-    if any(os.path.isfile(src) for _, src in items):
-        require_av()
-    os.makedirs(out, exist_ok=True)
     options = {"fps": fps, "size": list(size) if size else None, "flow": flow, "quality": quality}
-    _check_settings(out, options)
-    lists = convert_splits(splits, out, seed) if splits else {}
 
-    summary = {"videos": len(items), "prepared": 0, "skipped": 0, "failed": {}}
-    bar = _progress_bar(len(items)) if progress else None
+    def setup():      # on rank 0 alone; a rank whose machine lacks an extra then fails video by video, reported
+        if flow != "none":
+            check_flow_method(flow)                  # an unknown method or a missing extra fails now, once
+        items = list(find_videos(videos, exclude=out).items())
+        if shard is not None:
+            k, n = shard
+            items = items[k - 1::n]
+        if any(os.path.isfile(src) for _, src in items):
+            require_av()
+        os.makedirs(out, exist_ok=True)
+        _check_settings(out, options)
+        return items, convert_splits(splits, out, seed) if splits else {}
+    items, lists = distributed.on_root(setup, ranks)
+    items = items[ranks.rank::ranks.size]
+
+    summary = {"rank": ranks.rank, "videos": len(items), "prepared": 0, "skipped": 0, "failed": {}}
+    bar = _progress(len(items), ranks) if progress else None
+    where = f"rank {ranks.rank}/{ranks.size}: " if ranks.size > 1 else ""
     t0 = time.monotonic()
 
     def record(video, did, error):
         if error:
             summary["failed"][video] = error
-            (bar.write if bar is not None else log.error)(f"{video}: skipped: {error}")
+            (bar.write if bar is not None else log.error)(f"{where}{video}: skipped: {error}")
         elif any(did.values()):
             summary["prepared"] += 1
         else:
@@ -281,22 +296,29 @@ def prepare(videos, out, fps=None, size=None, flow="tvl1", quality=JPEG_QUALITY,
         if bar is not None:
             bar.set_postfix(failed=len(summary["failed"]), refresh=False)
             bar.update(1)
-    try:
-        if jobs == 1:
-            for video, source in items:
-                record(*_job(video, source, out, options))
-        else:
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_single_thread_workers) as pool:
-                for done in as_completed([pool.submit(_job, v, s, out, options) for v, s in items]):
-                    record(*done.result())
-    finally:
-        if bar is not None:
-            bar.close()
+    with distributed.abort_on_error(ranks, "prepare-ucf101"):
+        try:
+            if jobs == 1:
+                if ranks.size > 1:       # each rank is one core's worker, as the pool's processes are
+                    _single_thread_workers()
+                for video, source in items:
+                    record(*_job(video, source, out, options))
+            else:
+                with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_single_thread_workers) as pool:
+                    for done in as_completed([pool.submit(_job, v, s, out, options) for v, s in items]):
+                        record(*done.result())
+        finally:
+            if bar is not None:
+                bar.close()
     summary["seconds"] = time.monotonic() - t0
-    summary["lists"] = {name: [v for _, v, _ in entries if not _complete(out, v, flow)]
-                        for name, entries in lists.items()}
-    return summary
+    parts = ranks.comm.allgather(summary) if ranks.size > 1 else [summary]
+    total = {key: sum(p[key] for p in parts) for key in ("videos", "prepared", "skipped")}
+    total.update(failed={v: e for p in parts for v, e in p["failed"].items()},
+                 seconds=max(p["seconds"] for p in parts), ranks=parts)
+    total["lists"] = distributed.on_root(lambda: {name: [v for _, v, _ in entries if not _complete(out, v, flow)]
+                                                  for name, entries in lists.items()}, ranks)
+    return total
 
 
 def _complete(out, video, flow):
@@ -304,10 +326,41 @@ def _complete(out, video, flow):
         flow == "none" or os.path.isdir(os.path.join(out, "flow_images", video)))
 
 
-def _progress_bar(total):
+def _progress(total, ranks):
+    """A tqdm bar for one process; under several ranks, whole lines naming the rank (P processes' carriage
+    returns would garble the launcher's merged output)."""
+    if ranks.size > 1:
+        return _RankLines(total, ranks)
     try:
         from tqdm import tqdm
     except ImportError:
         log.warning("no progress bar: tqdm is not installed (pip install 'lrcn_native[video]')")
         return None
     return tqdm(total=total, unit="video", desc="prepare-ucf101", dynamic_ncols=True)
+
+
+class _RankLines:
+    """tqdm's write / set_postfix / update / close as progress lines of one rank on stderr: one at most every
+    `every` seconds, and the last: `prepare-ucf101 rank 1/4: 120/3330 videos, 2 failed, 0.8 videos/s`."""
+
+    def __init__(self, total, ranks, every=30.0):
+        self.total, self.every, self.done, self.failed = total, every, 0, 0
+        self.name = f"prepare-ucf101 rank {ranks.rank}/{ranks.size}"
+        self.t0 = self.shown = time.monotonic()
+
+    def write(self, text):
+        print(text, file=sys.stderr, flush=True)
+
+    def set_postfix(self, failed, refresh=False):
+        self.failed = failed
+
+    def update(self, n):
+        self.done += n
+        now = time.monotonic()
+        if now - self.shown >= self.every or self.done == self.total:
+            self.shown = now
+            self.write(f"{self.name}: {self.done}/{self.total} videos, {self.failed} failed, "
+                       f"{self.done / max(now - self.t0, 1e-9):.2f} videos/s")
+
+    def close(self):
+        pass
