@@ -9,11 +9,14 @@ from .blob import Blob
 from .layer import TEST, TRAIN, Layer
 from .mode import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
 from .net import Net, NetError
+from .parallel import (NCCL, has_nccl, set_multiprocess, set_solver_count, set_solver_rank, solver_count,
+                       solver_rank)
 from .proto.text import PrototxtError
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver, SGDSolver,
                      get_solver)
 
 __all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
            "set_mode_gpu", "set_random_seed", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
-           "AdaDeltaSolver", "AdamSolver", "get_solver"]
+           "AdaDeltaSolver", "AdamSolver", "get_solver", "NCCL", "has_nccl", "solver_count", "set_solver_count",
+           "solver_rank", "set_solver_rank", "set_multiprocess"]
 __version__ = "0.1.0"

@@ -117,24 +117,48 @@ def join_world():
     """Under an MPI launch of several processes: solver count and rank from COMM_WORLD, INFO logging only on
     rank 0 (the others' warnings and errors prefixed). Returns the MPI engine, or None for one process."""
     from .distributed import world
-    w = world()
-    if w.size == 1:
-        return None
-    set_solver_count(w.size)
-    set_solver_rank(w.rank)
-    set_multiprocess(True)
-    _quiet_unless_root()
-    return MpiEngine(w.comm)
+    if "engine" not in _state:
+        w = world()
+        _state["engine"] = None if w.size == 1 else MpiEngine(w.comm)
+        if w.size > 1:
+            set_solver_count(w.size)
+            set_solver_rank(w.rank)
+            set_multiprocess(True)
+            _quiet_unless_root()
+            _abort_on_uncaught_exception(_state["engine"])
+    return _state["engine"]
+
+
+def abort(message):
+    """Ends every rank of this run with ``message`` (logged here): MPI_Abort under mpiexec, else this process
+    exits and `launch` stops the others."""
+    engine = _state.get("engine")
+    if engine is not None:
+        engine.fail(message)
+    log.error("%s; stopping", message)
+    os._exit(1)
+
+
+def _abort_on_uncaught_exception(engine):
+    """An exception that ends one rank's script ends the job (mpi4py's `python -m mpi4py` does the same):
+    otherwise the other ranks would wait for it until the collective timeout."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        engine.fail(f"{kind.__name__}: {value}")
+    sys.excepthook = hook
 
 
 def _quiet_unless_root():
-    if _state["rank"] == 0 or getattr(log, "_lrcn_rank_filter", False):
+    """Only rank 0 logs INFO; warnings and errors of every rank are prefixed with "rank r: "."""
+    if getattr(log, "_lrcn_rank_filter", False):
         return
     rank = _state["rank"]
 
     def keep(record):
         if record.levelno < logging.WARNING:
-            return False
+            return rank == 0
         record.msg = f"rank {rank}: {record.msg}"
         return True
     log.addFilter(keep)
@@ -179,9 +203,10 @@ class _Engine:
 
     def fail(self, message):
         """Logs ``message`` on this rank and ends every rank (the last snapshot stays as it was)."""
-        text = f"rank {self.rank} of {self.size}: {message}; aborting the run"
-        log.error("%s", text)
-        print(f"lrcn: {text}", file=sys.stderr, flush=True)
+        log.error("%s; aborting all %d ranks", message, self.size)
+        sys.stdout.flush()
+        sys.stderr.flush()  # the abort ends this process without Python's exit
+        time.sleep(0.5)  # mpiexec forwards output asynchronously; the abort tears its forwarding down
         self.abort()
 
     def bcast_object(self, obj):
@@ -417,16 +442,17 @@ class NCCL(DataParallel):
 
 
 # --- starting one process per GPU ------------------------------------------------------------------------
-def launch(argv, gpus, uid_hex="", poll=0.2, grace=10.0):
-    """Runs ``python -m lrcn_native.cli *argv`` once per GPU (rank r on gpus[r]) and waits for all. When one
-    exits with an error, the others are killed (their collectives could only time out) and the returned code
-    is that process's; the message names its rank and GPU. SIGINT/SIGTERM are passed on to every process (each
-    snapshots and stops after its iteration, together); another one kills them."""
+def launch(command, gpus, uid_hex="", poll=0.2, grace=10.0):
+    """Runs ``command`` (a list: `lrcn train` passes its own command line) once per GPU, rank r on gpus[r] (told
+    by environment variables, read by ``launched_rank``), and waits for all. When one exits with an error, the
+    others are killed (their collectives could only time out) and its code is returned; the message names its
+    rank and GPU. SIGINT/SIGTERM are passed on to every process (each snapshots and stops after the same
+    iteration); a second one kills them."""
     procs = []
     for rank, gpu in enumerate(gpus):
         env = dict(os.environ, **{_RANK_ENV: str(rank), _COUNT_ENV: str(len(gpus)),
                                   _GPUS_ENV: ",".join(map(str, gpus)), _UID_ENV: uid_hex})
-        procs.append(subprocess.Popen([sys.executable, "-m", "lrcn_native.cli", *argv], env=env))
+        procs.append(subprocess.Popen(command, env=env))
     received = []
 
     def forward(signum, frame):

@@ -101,7 +101,7 @@ class Solver:
         if sp.int("random_seed", -1) >= 0:
             mode.set_random_seed(sp.int("random_seed"))
         # Under mpiexec with several processes, this is rank r of a data-parallel run (lrcn_native/parallel.py).
-        engine = parallel.join_world() if parallel.solver_count() == 1 else None
+        engine = parallel.join_world()
         if self.snapshot_every and parallel.root_solver():
             self._check_snapshot_prefix()
         self.net = self._train_net(sp)
@@ -326,6 +326,11 @@ class Solver:
         self.parallel, self._bcast_pending = dp, True
         self.add_callback(dp)
 
+    def _sync_ranks(self):
+        if self._bcast_pending:
+            self.parallel.bcast()
+            self._bcast_pending = False
+
     def _forward_backward(self, last_pass):
         if not (last_pass and self._after_backward):
             return self.net.forward_backward()
@@ -340,9 +345,7 @@ class Solver:
 
     def step(self, iters):
         """Runs `iters` iterations (Caffe's Solver::Step)."""
-        if self._bcast_pending:
-            self.parallel.bcast()
-            self._bcast_pending = False
+        self._sync_ranks()
         start_iter, stop_iter = self.iter, self.iter + iters
         self._losses, self.smoothed_loss = [], f32(0)
         timer, iters_last = time.perf_counter(), self.iter
@@ -422,6 +425,7 @@ class Solver:
         if resume_file:
             log.info("Restoring previous solver status from %s", resume_file)
             self.restore(resume_file)
+        self._sync_ranks()  # every rank's iteration is rank 0's before the count of steps left
         with self._signal_handlers():
             start_iter = self.iter
             self.step(self.max_iter - self.iter)
