@@ -353,7 +353,7 @@ def cmd_train(args):
         parallel.set_solver_count(count)
         parallel.set_solver_rank(rank)
         parallel.set_multiprocess(True)
-        parallel._quiet_unless_root()
+        parallel.log_only_on_root()
         gpu = str(gpus[rank])
     if gpu is None and sp.enum("solver_mode", "GPU", ("CPU", "GPU")) == "GPU":
         if _gpu_available():

@@ -17,9 +17,11 @@ What every rank does (rank r of P):
 - stop and snapshot requests (signals) travel with the gradients, so all ranks stop after the same iteration;
 - only rank 0 logs (INFO), tests and snapshots; the other ranks log warnings and errors, prefixed "rank r:".
 
-Overlap: parameter diffs are reduced in buckets of about ``BUCKET_BYTES``, in backward order; during the last
-backward pass of an iteration a bucket's non-blocking all-reduce starts as soon as the last layer using its
-parameters has run backward, and the update waits for all of them.
+Overlap (the solver's ``layer_wise_reduce``, default true as in Caffe): parameter diffs are reduced in buckets
+of about ``BUCKET_BYTES``, in backward order; during the last backward pass of an iteration a bucket's
+non-blocking all-reduce starts as soon as the last layer using its parameters has run backward (MPI: a thread
+keeps them progressing while the kernels run), and the update waits for all of them. With
+``layer_wise_reduce: false`` every bucket starts after backward.
 
 Nothing hangs: every collective is non-blocking and polled against a deadline (``timeout``, default
 LRCN_COLLECTIVE_TIMEOUT or 600 s). Over MPI each rank also posts a small arrival note to rank 0 (and rank 0
@@ -39,6 +41,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -48,6 +51,7 @@ from .layer import TRAIN
 log = logging.getLogger("lrcn_native")
 
 BUCKET_BYTES = 4 << 20  # gradient bucket size: large enough that per-message latency is small next to bandwidth
+PROGRESS_PERIOD = 5e-4  # seconds between MPI progress calls while backward runs (MpiEngine.keep_progressing)
 DEFAULT_TIMEOUT = 600.0  # seconds a collective may wait for the slowest rank before the job is aborted
 _state = {"count": 1, "rank": 0, "multiprocess": False}
 # What `launch` hands each process it starts: its rank, the process count, the GPU ids and the NCCL id (hex).
@@ -124,7 +128,7 @@ def join_world():
             set_solver_count(w.size)
             set_solver_rank(w.rank)
             set_multiprocess(True)
-            _quiet_unless_root()
+            log_only_on_root()
             _abort_on_uncaught_exception(_state["engine"])
     return _state["engine"]
 
@@ -150,7 +154,7 @@ def _abort_on_uncaught_exception(engine):
     sys.excepthook = hook
 
 
-def _quiet_unless_root():
+def log_only_on_root():
     """Only rank 0 logs INFO; warnings and errors of every rank are prefixed with "rank r: "."""
     if getattr(log, "_lrcn_rank_filter", False):
         return
@@ -189,10 +193,25 @@ class _Engine:
     def begin(self, what):
         """Starts a round of collectives (one per iteration, one for the broadcast at start)."""
 
+    def heartbeat(self):
+        """Rank 0, busy alone (testing): tells the others, whose wait for it then starts its deadline again."""
+
+    def keep_progressing(self, handles):
+        """Makes the operations ``handles()`` lists advance while this thread computes (until stop_progressing)."""
+
+    def stop_progressing(self):
+        pass
+
+    def _heard(self):
+        """Whether a heartbeat of rank 0 arrived since the last call."""
+        return False
+
     def wait(self, handles, what):
         deadline, pause = time.monotonic() + self.timeout, 1e-5
         while not self.test(handles):
-            if time.monotonic() > deadline:
+            if self._heard():
+                deadline = time.monotonic() + self.timeout
+            elif time.monotonic() > deadline:
                 self.fail(f"{self.name} {what} did not complete within {self.timeout:g} s "
                           f"(LRCN_COLLECTIVE_TIMEOUT): {self.absent()}")
             time.sleep(pause)
@@ -214,8 +233,9 @@ class _Engine:
         data = pickle.dumps(obj) if self.rank == 0 else b""
         n = self.array([len(data)], np.int64)
         self.bcast(n, "broadcast of the solver state")
-        buf = self.array(np.frombuffer(data, np.uint8) if self.rank == 0 else np.zeros(int(n.tolist()[0]), np.uint8),
-                         np.uint8)
+        if self.rank:
+            data = bytes(int(n.tolist()[0]))
+        buf = self.array(np.frombuffer(data, np.uint8), np.uint8)
         self.bcast(buf, "broadcast of the solver state")
         return pickle.loads(bytes(self.to_host(buf)))
 
@@ -231,8 +251,9 @@ class MpiEngine(_Engine):
         super().__init__(comm.Get_rank(), comm.Get_size(), timeout)
         from mpi4py import MPI
         self.MPI, self.comm = MPI, comm
-        self.notes_comm = comm.Dup()  # the arrival notes travel apart from the data
-        self.round, self.notes = 0, []
+        self.notes_comm = comm.Dup()  # the arrival notes and heartbeats travel apart from the data
+        self.round, self.notes, self.beats, self.last_beat = 0, [], [], 0.0
+        self._progress = None  # (thread, stop event) while keep_progressing runs
 
     def array(self, values, dtype=np.float32):
         return np.array(values, dtype)
@@ -244,11 +265,52 @@ class MpiEngine(_Engine):
         """Arrival notes of this round: each rank to rank 0, rank 0 to each rank (tag: the round number)."""
         _Engine.wait(self, [], what)  # the previous round's notes (they complete with its collectives)
         self.round += 1
-        tag, mine = self.round % 32768, np.array([self.round], np.int64)
+        tag, mine = 1 + self.round % 32767, np.array([self.round], np.int64)
         peers = range(1, self.size) if self.rank == 0 else [0]
         self.notes = [self.notes_comm.Isend(mine, dest=p, tag=tag) for p in peers]
         self.received = [(p, np.zeros(1, np.int64)) for p in peers]
         self.notes += [self.notes_comm.Irecv(buf, source=p, tag=tag) for p, buf in self.received]
+
+    _BEAT = 0  # the heartbeats' tag; a round's notes have 1 + round % 32767 (MPI guarantees tags up to 32767)
+
+    def heartbeat(self):
+        now = time.monotonic()
+        if self.rank != 0 or now - self.last_beat < min(1.0, self.timeout / 10):
+            return
+        self.last_beat = now
+        self.MPI.Request.Testall(self.beats)  # completed requests turn null (false)
+        beat = np.zeros(1, np.int64)
+        self.beats = [r for r in self.beats if r] + [self.notes_comm.Isend(beat, dest=p, tag=self._BEAT)
+                                                     for p in range(1, self.size)]
+
+    def _heard(self):
+        heard = False
+        while self.rank and self.notes_comm.Iprobe(source=0, tag=self._BEAT):
+            self.notes_comm.Recv(np.zeros(1, np.int64), source=0, tag=self._BEAT)
+            heard = True
+        return heard
+
+    def keep_progressing(self, handles):
+        """MPI advances a non-blocking collective only inside MPI calls, and backward makes none: a thread
+        tests ``handles()`` every PROGRESS_PERIOD (the kernels release the GIL). Only it touches them until
+        stop_progressing (MPI forbids testing one request from two threads at once)."""
+        if self._progress is not None:
+            return
+        stop = threading.Event()
+
+        def run():
+            while not stop.wait(PROGRESS_PERIOD):
+                self.MPI.Request.Testall(handles())
+        thread = threading.Thread(target=run, daemon=True, name="lrcn-mpi-progress")
+        thread.start()
+        self._progress = thread, stop
+
+    def stop_progressing(self):
+        if self._progress is not None:
+            thread, stop = self._progress
+            stop.set()
+            thread.join()
+            self._progress = None
 
     def absent(self):
         self.MPI.Request.Testall(self.notes)
@@ -332,7 +394,9 @@ class DataParallel:
     ranks before each update, launching bucket all-reduces from ``after_layer_backward`` during the last
     backward pass when ``overlap``."""
 
-    def __init__(self, solver, engine, overlap=True, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, solver, engine, overlap=None, bucket_bytes=BUCKET_BYTES):
+        if overlap is None:  # Caffe's SolverParameter.layer_wise_reduce (default true)
+            overlap = solver.param.bool("layer_wise_reduce", True)
         self.solver, self.engine, self.overlap = solver, engine, overlap
         net = solver.net
         params = net.learnable_params
@@ -367,6 +431,9 @@ class DataParallel:
                 bucket.flat[lo:hi] = p.rdiff().reshape(-1)
             bucket.handle = self.engine.allreduce(bucket.flat)
 
+    def _in_flight(self):
+        return [b.handle for b in self.buckets if b.handle is not None] + [self.control_handle]
+
     def _begin_round(self):
         if self.control is None:  # [stop requested, snapshot requested], summed over the ranks
             self.engine.begin(f"gradient all-reduce of iteration {self.solver.iter}")
@@ -382,7 +449,7 @@ class DataParallel:
         for b in self.buckets:
             if b.handle is None and b.ready_at >= i:
                 self._launch(b)
-        self.engine.test([b.handle for b in self.buckets if b.handle is not None])  # lets MPI progress them
+        self.engine.keep_progressing(self._in_flight)
 
     def on_gradients_ready(self):
         """Sums the diffs over the ranks and scales them by 1/P; ORs the stop and snapshot requests."""
@@ -390,8 +457,8 @@ class DataParallel:
         for b in self.buckets:
             self._launch(b)
         t = time.perf_counter()
-        self.engine.wait([b.handle for b in self.buckets if b.handle is not None] + [self.control_handle],
-                         f"gradient all-reduce of iteration {self.solver.iter}")
+        self.engine.stop_progressing()
+        self.engine.wait(self._in_flight(), f"gradient all-reduce of iteration {self.solver.iter}")
         self.wait_seconds += time.perf_counter() - t
         scale = np.float32(1.0 / self.engine.size)
         for b in self.buckets:
@@ -458,8 +525,10 @@ def launch(command, gpus, uid_hex="", poll=0.2, grace=10.0):
     def forward(signum, frame):
         received.append(signum)
         for p in procs:
-            if p.poll() is None:
-                (p.send_signal if len(received) == 1 else lambda s: p.kill())(signum)
+            if p.poll() is None and len(received) == 1:
+                p.send_signal(signum)
+            elif p.poll() is None:
+                p.kill()
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:

@@ -458,7 +458,9 @@ class Solver:
         before = self._run_state() if self._handling_signals else None
         # Several ranks stop together after an iteration, so a test pass then runs to its end.
         interruptible = parallel.solver_count() == 1
-        scored = score_net(net, self.test_iter[k], stop=lambda: interruptible and self._stop_requested)
+        # The other ranks wait for rank 0 meanwhile: a heartbeat per batch keeps their collective timeout away.
+        beat = (lambda i, outputs: self.parallel.engine.heartbeat()) if self.parallel is not None else None
+        scored = score_net(net, self.test_iter[k], each=beat, stop=lambda: interruptible and self._stop_requested)
         if scored is None:
             log.info("Test interrupted.")
             self._test_interrupted = before

@@ -47,8 +47,8 @@ CLIP = 1.2  # clip_gradients: clips 2 of the 8 iterations below (with all clippe
 
 def _env(**extra):
     """This environment, importing these tests' lrcn_native; a collective that waits 20 s fails (not hangs)."""
-    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                **{"LRCN_COLLECTIVE_TIMEOUT": "20", **extra})
+    return {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "LRCN_COLLECTIVE_TIMEOUT": "20", **extra}
 
 
 def _mpiexec(n, args, cwd, timeout=60, **env):
@@ -200,6 +200,29 @@ def test_an_error_on_one_rank_ends_every_rank(problem, tmp_path):
     assert "rank 1: RuntimeError: failed on purpose; aborting all 2 ranks" in out.stderr
 
 
+@needs_mpi
+def test_rank_0_testing_longer_than_the_timeout_keeps_the_others_waiting(problem, tmp_path):
+    """Rank 0 tests alone (3 s, at iteration 0) while rank 1 waits in the first all-reduce with a 1.5 s
+    timeout: rank 0's heartbeats during the test keep rank 1 from aborting."""
+    (tmp_path / "slow.py").write_text("import time\nimport lrcn_native as caffe\n\n\n"
+                                      "class Sleep(caffe.Layer):\n"
+                                      "    def setup(self, bottom, top): pass\n"
+                                      "    def reshape(self, bottom, top): top[0].reshape(*bottom[0].shape)\n"
+                                      "    def forward(self, bottom, top):\n"
+                                      "        time.sleep(0.5)\n"
+                                      "        top[0].data[...] = bottom[0].data\n"
+                                      "    def backward(self, top, propagate_down, bottom): pass\n")
+    solver = problem(4, 2, tmp_path / "t")
+    solver.write_text(solver.read_text() + "test_iter: 6 test_interval: 100\n")
+    with open(tmp_path / "net4.prototxt", "a") as f:
+        f.write('layer { name: "slow" type: "Python" bottom: "ip2" top: "slow" python_param { module: "slow" '
+                'layer: "Sleep" } include { phase: TEST } }\n')
+    out = _mpiexec(2, ["-m", "lrcn_native.cli", "train", "--solver", str(solver)], tmp_path,
+                   LRCN_COLLECTIVE_TIMEOUT="1.5", PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    assert out.returncode == 0, out.stderr
+    assert "Test net output #0: loss" in out.stderr
+
+
 # --- the data layers' striding, in this process ------------------------------------------------------------
 @contextlib.contextmanager
 def _as_rank(rank, count):
@@ -266,8 +289,9 @@ def test_sequence_data_strides_its_clips(tmp_path):
 
 def test_dummy_data_with_a_random_filler_strides_its_rows():
     def make(batch):
-        return caffe.Net(parse(f'layer {{ name: "x" type: "DummyData" top: "x" dummy_data_param {{ shape {{ dim: {batch} '
-                               f'dim: 3 }} data_filler {{ type: "gaussian" std: 2 }} }} }}', "d.prototxt"), caffe.TRAIN)
+        return caffe.Net(parse(f'layer {{ name: "x" type: "DummyData" top: "x" dummy_data_param {{ '
+                               f'shape {{ dim: {batch} dim: 3 }} data_filler {{ type: "gaussian" std: 2 }} }} }}',
+                               "d.prototxt"), caffe.TRAIN)
     _check_strided(make, 4, lambda a, r: a[r::2])
 
 
