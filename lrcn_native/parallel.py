@@ -419,6 +419,7 @@ class DataParallel:
         for b in self.buckets:
             b.flat, b.handle = engine.empty(b.offsets[-1]), None
         self.control = None
+        self.requests = False, False  # (stop, snapshot) requested on any rank, with the last gradients
         self.wait_seconds = 0.0  # time spent waiting for the reductions after backward (the benchmark reads it)
 
     # pycaffe's callback protocol
@@ -452,7 +453,8 @@ class DataParallel:
         self.engine.keep_progressing(self._in_flight)
 
     def on_gradients_ready(self):
-        """Sums the diffs over the ranks and scales them by 1/P; ORs the stop and snapshot requests."""
+        """Sums the diffs over the ranks and scales them by 1/P; ORs the ranks' stop and snapshot requests
+        (signals) into ``requests``, which the solver acts on after this iteration."""
         self._begin_round()
         for b in self.buckets:
             self._launch(b)
@@ -468,8 +470,7 @@ class DataParallel:
                 diff[...] = (b.flat[lo:hi] * scale).reshape(diff.shape)
         stop, snap = self.engine.to_host(self.control).tolist()
         self.control = None
-        self.solver._stop_requested |= stop > 0
-        self.solver._snapshot_requested |= snap > 0
+        self.requests = stop > 0, snap > 0
 
     def bcast(self):
         """Every rank takes rank 0's weights (every blob of the train net), history, iteration and run state."""

@@ -313,6 +313,8 @@ class Solver:
         its update; or one object with those methods (caffe.NCCL), whose after_layer_backward(i), if it has
         one, is called after each layer's backward in the iteration's last pass."""
         if on_gradients_ready is None:
+            if isinstance(on_start, parallel.DataParallel):
+                self.parallel = on_start  # signals then act on every rank together (step)
             hook = getattr(on_start, "after_layer_backward", None)
             if hook is not None:
                 self._after_backward.append(hook)
@@ -323,7 +325,7 @@ class Solver:
         """Makes this solver rank solver_rank() of a data-parallel run through ``dp`` (parallel.DataParallel):
         rank 0's state is broadcast at the next step (and after each restore), gradients averaged before
         each update."""
-        self.parallel, self._bcast_pending = dp, True
+        self._bcast_pending = True
         self.add_callback(dp)
 
     def _sync_ranks(self):
@@ -386,8 +388,12 @@ class Solver:
                 sumsq = self._sumsq_diff()  # a callback may have changed the diffs (averaged them over ranks)
             self._apply_update(sumsq)
             self.iter += 1
-            stop, snap = self._stop_requested, self._snapshot_requested
-            self._snapshot_requested = False
+            stop, snap = self.parallel.requests if self.parallel is not None else (self._stop_requested,
+                                                                                     self._snapshot_requested)
+            # A data-parallel run acts on the requests that travelled with this iteration's gradients, the same
+            # on every rank; one that arrived later travels with the next.
+            self._stop_requested |= stop
+            self._snapshot_requested &= not snap
             if (self.snapshot_every and self.iter % self.snapshot_every == 0) or snap or stop:
                 self.snapshot()
             if stop:

@@ -201,6 +201,25 @@ def test_an_error_on_one_rank_ends_every_rank(problem, tmp_path):
 
 
 @needs_mpi
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_iteration(problem, tmp_path):
+    """Rank 1 gets SIGTERM during iteration 3, after its gradients left: the request travels with iteration 4's,
+    so both ranks stop after iteration 4 and rank 0 snapshots there."""
+    solver = problem(4, 1000, tmp_path / "sig")
+    code = (f"import os, signal, lrcn_native as caffe\n"
+            f"solver = caffe.SGDSolver({str(solver)!r})\n"
+            f"def late():\n"
+            f"    if caffe.solver_rank() == 1 and solver.iter == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+            f"solver.add_callback(lambda: None, late)\n"
+            f"solver.solve()\n"
+            f"print('rank', caffe.solver_rank(), 'stopped at', solver.iter)\n")
+    out = _mpiexec(2, ["-c", code], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.split("\n")[:2]) == ["rank 0 stopped at 5", "rank 1 stopped at 5"]
+    assert sorted(p.name for p in tmp_path.glob("sig_iter_*")) == [  # 4: the solver's snapshot interval
+        f"sig_iter_{i}.{ext}" for i in (4, 5) for ext in ("caffemodel", "runstate.json", "solverstate")]
+
+
+@needs_mpi
 def test_rank_0_testing_longer_than_the_timeout_keeps_the_others_waiting(problem, tmp_path):
     """Rank 0 tests alone (3 s, at iteration 0) while rank 1 waits in the first all-reduce with a 1.5 s
     timeout: rank 0's heartbeats during the test keep rank 1 from aborting."""
