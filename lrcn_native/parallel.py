@@ -14,7 +14,9 @@ What every rank does (rank r of P):
 - after backward, before the update, parameter diffs are summed over the ranks and scaled by 1/P (Caffe's
   NCCL::on_gradients_ready), so clipping, the iter_size normalisation, weight decay and the update see the
   averaged gradient on every rank, in Caffe's order; with iter_size > 1 the reduction follows the last pass;
-- stop and snapshot requests (signals) travel with the gradients, so all ranks stop after the same iteration;
+- stop and snapshot requests (signals, to any rank) travel with the gradients, so all ranks act on them after
+  the same iteration (the first whose gradients carried them);
+- dropout masks differ between ranks (the rank is mixed into each mask's seed).
 - only rank 0 logs (INFO), tests and snapshots; the other ranks log warnings and errors, prefixed "rank r:".
 
 Overlap (the solver's ``layer_wise_reduce``, default true as in Caffe): parameter diffs are reduced in buckets
@@ -26,9 +28,11 @@ keeps them progressing while the kernels run), and the update waits for all of t
 Nothing hangs: every collective is non-blocking and polled against a deadline (``timeout``, default
 LRCN_COLLECTIVE_TIMEOUT or 600 s). Over MPI each rank also posts a small arrival note to rank 0 (and rank 0
 to every rank) per round, so a rank that times out can name who did not arrive; it logs that and aborts the
-whole job (MPI_Abort). mpiexec itself (MPICH's Hydra, Open MPI) kills every rank as soon as one process exits
+whole job (MPI_Abort). While rank 0 tests alone, it sends a heartbeat per test batch (at most one a second)
+and the others' deadline restarts at each. An exception that ends one rank aborts the job too. mpiexec itself (MPICH's Hydra, Open MPI) kills every rank as soon as one process exits
 abnormally (killed, crashed), so a dead rank ends the job at once; a stalled one (stopped, stuck in I/O) ends
-it at the deadline. Snapshots are atomic, so the last one stays valid.
+it at the deadline. Snapshots are atomic, so the last one stays valid. NCCL cannot name the missing rank
+(and has no heartbeat: its timeout must exceed rank 0's longest test pass); ``launch`` names one that exited.
 
 The engines share one interface (``_Engine``: bcast, bcast_object, allreduce, test, wait, abort); MPI's is
 mpi4py (the ``mpi`` extra), NCCL's is cupy.cuda.nccl (the ``nccl`` extra), used by ``lrcn train --gpu 0,1``
