@@ -737,7 +737,8 @@ def main(argv=None):
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")
     p.add_argument("--snapshot", default=None, help=".solverstate to resume from")
-    p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id)")
+    p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id); 0,1 or all: "
+                   "one process per GPU, gradients averaged over NCCL")
     p.add_argument("--plot", default=None, help="PNG of loss and test outputs per iteration, updated while training")
     _add_net_state(p, "train_state")
     for sig, default in (("sigint", "stop"), ("sighup", "snapshot")):
