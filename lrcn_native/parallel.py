@@ -54,7 +54,8 @@ from .layer import TRAIN
 
 log = logging.getLogger("lrcn_native")
 
-BUCKET_BYTES = 4 << 20  # gradient bucket size: large enough that per-message latency is small next to bandwidth
+# Gradient bucket size: large enough that per-message latency is small next to bandwidth (LRCN_BUCKET_BYTES).
+BUCKET_BYTES = int(os.environ.get("LRCN_BUCKET_BYTES", 4 << 20))
 PROGRESS_PERIOD = 5e-4  # seconds between MPI progress calls while backward runs (MpiEngine.keep_progressing)
 DEFAULT_TIMEOUT = 600.0  # seconds a collective may wait for the slowest rank before the job is aborted
 _state = {"count": 1, "rank": 0, "multiprocess": False}

@@ -63,8 +63,9 @@ def _train(n, solver, cwd, *extra):
 
 @pytest.fixture
 def problem(tmp_path):
-    """HDF5 files of 40 rows (6 features, 3 classes), and solver(batch, max_iter, prefix) writing a
-    two-layer classifier's net and solver (shuffled data, momentum, weight decay, clipping, iter_size 2)."""
+    """HDF5 files of 40 rows (6 features, 3 classes), and solver(batch, max_iter, prefix) writing a small
+    classifier's net (two of its layers share their weights) and solver (shuffled data, momentum, weight decay,
+    clipping, iter_size 2)."""
     rng = np.random.default_rng(0)
     files = []
     for k in range(2):
@@ -82,7 +83,11 @@ layer {{ name: "data" type: "HDF5Data" top: "data" top: "label"
 layer {{ name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
   inner_product_param {{ num_output: 5 weight_filler {{ type: "xavier" }} }} }}
 layer {{ name: "relu" type: "ReLU" bottom: "ip1" top: "ip1" }}
-layer {{ name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+layer {{ name: "sa" type: "InnerProduct" bottom: "ip1" top: "sa" param {{ name: "shared" }}
+  inner_product_param {{ num_output: 5 bias_term: false weight_filler {{ type: "xavier" }} }} }}
+layer {{ name: "sb" type: "InnerProduct" bottom: "sa" top: "sb" param {{ name: "shared" }}
+  inner_product_param {{ num_output: 5 bias_term: false weight_filler {{ type: "xavier" }} }} }}
+layer {{ name: "ip2" type: "InnerProduct" bottom: "sb" top: "ip2"
   inner_product_param {{ num_output: 3 weight_filler {{ type: "xavier" }} }} }}
 layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }}
 ''')
@@ -114,15 +119,20 @@ def _reference(problem, tmp_path):
 
 
 @needs_mpi
-def test_two_ranks_with_batch_b_train_as_one_with_2b_and_only_rank_0_writes_and_logs(problem, tmp_path):
+@pytest.mark.parametrize("overlap", ["buckets of one blob", "layer_wise_reduce: false"])
+def test_two_ranks_with_batch_b_train_as_one_with_2b_and_only_rank_0_writes_and_logs(problem, tmp_path, overlap):
+    """Overlapped, a bucket per parameter blob, each sent once the last layer using it is done (the shared
+    weights: after 'sa'); or every bucket after backward."""
     ref = _reference(problem, tmp_path)
     solver = problem(4, 8, "snap/two")  # relative: each rank's working directory
+    if overlap.startswith("layer_wise_reduce"):
+        solver.write_text(solver.read_text() + overlap + "\n")
     a, b = tmp_path / "rank0", tmp_path / "rank1"
     (a / "snap").mkdir(parents=True)
     b.mkdir()
     cmd = [sys.executable, "-m", "lrcn_native.cli", "train", "--solver", str(solver)]
     out = subprocess.run(["mpiexec", "-n", "1", "-wdir", str(a), *cmd, ":", "-n", "1", "-wdir", str(b), *cmd],
-                         env=_env(), capture_output=True, text=True, timeout=60)
+                         env=_env(LRCN_BUCKET_BYTES="1"), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     _assert_close(_weights(a / "snap/two", 8, 4, tmp_path), _weights(ref, 8, 8, tmp_path))
     assert sorted(os.listdir(a / "snap")) == sorted(f"two_iter_{i}.{ext}" for i in (4, 8)
