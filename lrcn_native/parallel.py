@@ -84,10 +84,6 @@ def set_solver_rank(rank):
     _state["rank"] = int(rank)
 
 
-def multiprocess():
-    return _state["multiprocess"]
-
-
 def set_multiprocess(flag):
     """pycaffe's set_multiprocess: the solvers are separate processes (always so here: no solver threads)."""
     _state["multiprocess"] = bool(flag)
@@ -188,8 +184,10 @@ def _timeout():
 class _Engine:
     """A communication engine as data-parallel training uses it. ``allreduce(buf)`` starts an in-place sum
     and returns a handle; ``wait(handles, what)`` polls them against the deadline and aborts the job with a
-    message naming ``what`` (and the ranks that did not arrive, where the engine can tell) when it passes."""
-    name = ""
+    message naming ``what`` (and the ranks that did not arrive, where the engine can tell) when it passes.
+    Its buffers live on the device when ``on_device`` (NCCL), else on the host (MPI: a GPU-mode rank's
+    diffs are staged through the host by the Blobs' synced memory)."""
+    name, on_device = "", False
 
     def __init__(self, rank, size, timeout=None):
         self.rank, self.size = rank, size
@@ -342,7 +340,7 @@ class MpiEngine(_Engine):
 class NcclEngine(_Engine):
     """NCCL through cupy.cuda.nccl on device (cupy) buffers, on the current stream; a handle is an event
     recorded after the operation. NCCL cannot tell who did not arrive: ``launch`` names a rank that exited."""
-    name = "NCCL"
+    name, on_device = "NCCL", True
     _dtypes = {np.dtype(np.float32): "NCCL_FLOAT32", np.dtype(np.int64): "NCCL_INT64",
                np.dtype(np.uint8): "NCCL_UINT8"}
 
@@ -434,7 +432,7 @@ class DataParallel:
     def _launch(self, bucket):
         if bucket.handle is None and bucket.params:
             for p, lo, hi in zip(bucket.params, bucket.offsets, bucket.offsets[1:]):
-                bucket.flat[lo:hi] = p.rdiff().reshape(-1)
+                bucket.flat[lo:hi] = p.diff_at(self.engine.on_device).reshape(-1)
             bucket.handle = self.engine.allreduce(bucket.flat)
 
     def _in_flight(self):
@@ -471,7 +469,7 @@ class DataParallel:
         for b in self.buckets:
             b.handle = None
             for p, lo, hi in zip(b.params, b.offsets, b.offsets[1:]):
-                diff = p.wdiff()
+                diff = p.gpu_diff if self.engine.on_device else p.diff
                 diff[...] = (b.flat[lo:hi] * scale).reshape(diff.shape)
         stop, snap = self.engine.to_host(self.control).tolist()
         self.control = None
@@ -483,9 +481,8 @@ class DataParallel:
         engine.begin("broadcast of rank 0's weights")
         blobs = {id(b): b for layer in s.net.layers for b in layer.blobs}
         for blob in list(blobs.values()) + s.history:
-            data = blob.wdata()
-            flat = data.reshape(-1)
-            engine.bcast(flat, "broadcast of rank 0's weights")
+            data = blob.gpu_data if engine.on_device else blob.data
+            engine.bcast(data.reshape(-1), "broadcast of rank 0's weights")
         state = engine.bcast_object(dict(iter=s.iter, current_step=s.current_step, run=s._run_state())
                                     if engine.rank == 0 else None)
         if engine.rank:
