@@ -26,13 +26,14 @@ keeps them progressing while the kernels run), and the update waits for all of t
 ``layer_wise_reduce: false`` every bucket starts after backward.
 
 Nothing hangs: every collective is non-blocking and polled against a deadline (``timeout``, default
-LRCN_COLLECTIVE_TIMEOUT or 600 s). Over MPI each rank also posts a small arrival note to rank 0 (and rank 0
-to every rank) per round, so a rank that times out can name who did not arrive; it logs that and aborts the
-whole job (MPI_Abort). While rank 0 tests alone, it sends a heartbeat per test batch (at most one a second)
-and the others' deadline restarts at each. An exception that ends one rank aborts the job too. mpiexec itself (MPICH's Hydra, Open MPI) kills every rank as soon as one process exits
-abnormally (killed, crashed), so a dead rank ends the job at once; a stalled one (stopped, stuck in I/O) ends
-it at the deadline. Snapshots are atomic, so the last one stays valid. NCCL cannot name the missing rank
-(and has no heartbeat: its timeout must exceed rank 0's longest test pass); ``launch`` names one that exited.
+LRCN_COLLECTIVE_TIMEOUT or 600 s). Over MPI each rank also posts a small arrival note to rank 0 (and rank 0 to
+every rank) per round, so a rank that times out can name who did not arrive; it logs that and aborts the whole
+job (MPI_Abort). While rank 0 tests alone, it sends a heartbeat per test batch (at most one a second) and the
+others' deadline restarts at each. An exception that ends one rank aborts the job too. mpiexec itself (MPICH's
+Hydra, Open MPI) kills every rank as soon as one process exits abnormally (killed, crashed), so a dead rank
+ends the job at once; a stalled one (stopped, stuck in I/O) ends it at the deadline. Snapshots are atomic, so
+the last one stays valid. NCCL cannot name the missing rank (and has no heartbeat: its timeout must exceed
+rank 0's longest test pass); ``launch`` names one that exited.
 
 The engines share one interface (``_Engine``: bcast, bcast_object, allreduce, test, wait, abort); MPI's is
 mpi4py (the ``mpi`` extra), NCCL's is cupy.cuda.nccl (the ``nccl`` extra), used by ``lrcn train --gpu 0,1``
