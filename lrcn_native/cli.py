@@ -407,15 +407,32 @@ class _Plot:
 
 
 def cmd_train(args):
-    """Trains a net as `caffe train` does: from scratch, fine-tuning --weights, or resuming --snapshot."""
+    """Trains a net as `caffe train` does: from scratch, fine-tuning --weights, or resuming --snapshot. Under
+    mpiexec with several processes, or with several --gpu ids, data-parallel (lrcn_native/parallel.py)."""
     import lrcn_native as caffe
+    from lrcn_native import parallel
     from lrcn_native.solver import NonFiniteError
     if args.snapshot and args.weights:
         raise ValueError("give a snapshot to resume training or weights to finetune, but not both")
-    if args.gpu is not None and len(_gpu_ids(args.gpu)) > 1:
-        raise ValueError(f"--gpu {args.gpu}: training on several GPUs is not supported; give one GPU id")
+    engine, launched = parallel.join_world(), parallel.launched_rank()
+    if launched is None and args.gpu is not None and len(_gpu_ids(args.gpu)) > 1:
+        if engine is not None:
+            raise ValueError(f"--gpu {args.gpu}: under mpiexec give each process one GPU (or none)")
+        if not parallel.has_nccl():
+            raise RuntimeError(f"--gpu {args.gpu}: training on several GPUs needs NCCL: a CUDA build and "
+                               "pip install 'lrcn_native[nccl]'")
+        # One process per GPU, each running this same command line as rank r (parallel.launch).
+        return parallel.launch([sys.executable, "-m", "lrcn_native.cli", *args.argv], _gpu_ids(args.gpu),
+                               parallel.NCCL.new_uid().hex())
     sp = _solver_param(args)
     gpu = args.gpu
+    if launched is not None:
+        rank, count, gpus, uid = launched
+        parallel.set_solver_count(count)
+        parallel.set_solver_rank(rank)
+        parallel.set_multiprocess(True)
+        parallel.log_only_on_root()
+        gpu = str(gpus[rank])
     if gpu is None and sp.enum("solver_mode", "GPU", ("CPU", "GPU")) == "GPU":
         if _gpu_available():
             gpu = sp.int("device_id", 0)
@@ -429,13 +446,16 @@ def cmd_train(args):
         except ImportError:
             raise RuntimeError("--plot needs matplotlib (pip install matplotlib)") from None
     solver = caffe.get_solver(sp)
+    if launched is not None:
+        solver.use_parallel(parallel.NCCL(solver, uid))
     solver.sigint_effect, solver.sighup_effect = args.sigint_effect, args.sighup_effect
-    if args.plot:
+    root = parallel.root_solver()
+    if args.plot and root:
         plot = _Plot(args.plot, solver)
         solver.add_callback(lambda: None, plot.record)
     progress = None
     handler = logging.getLogger().handlers[0] if logging.getLogger().handlers else None
-    if handler is not None and getattr(handler, "stream", None) is sys.stderr and sys.stderr.isatty():
+    if root and handler is not None and getattr(handler, "stream", None) is sys.stderr and sys.stderr.isatty():
         progress = _Progress(sys.stderr, 0, solver.max_iter)
         handler.setStream(progress)
         solver.add_callback(lambda: None, lambda: progress.update(solver.iter + 1, solver.smoothed_loss))
@@ -448,6 +468,8 @@ def cmd_train(args):
         log.info("Starting Optimization")
         solver.solve()
     except NonFiniteError as e:
+        if parallel.solver_count() > 1:
+            parallel.abort(str(e))  # the other ranks would wait for this one: end them all
         log.error("%s", e)
         return 1
     except KeyboardInterrupt:
@@ -868,7 +890,8 @@ def main(argv=None):
     p.add_argument("--solver", required=True, help="solver prototxt")
     p.add_argument("--weights", default=None, help="weights to fine-tune from (comma-separated list)")
     p.add_argument("--snapshot", default=None, help=".solverstate to resume from")
-    p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id)")
+    p.add_argument("--gpu", default=None, help="GPU id (default: the solver's solver_mode and device_id); 0,1 or all: "
+                   "one process per GPU, gradients averaged over NCCL")
     p.add_argument("--plot", default=None, help="PNG of loss and test outputs per iteration, updated while training")
     _add_net_state(p, "train_state")
     for sig, default in (("sigint", "stop"), ("sighup", "snapshot")):
@@ -996,6 +1019,7 @@ def main(argv=None):
     p.add_argument("--seed", type=_nonnegative, default=0, help="shuffle of the training lists made from official splits")
     p.set_defaults(func=cmd_prepare_ucf101)
     args = parser.parse_args(_caffe_syntax(sys.argv[1:] if argv is None else argv))
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # what `train --gpu 0,1` runs once per GPU
     try:
         return args.func(args)
     except BrokenPipeError:  # `lrcn inspect ... | head`: the reader has gone; stay quiet, as cat does
@@ -1003,6 +1027,9 @@ def main(argv=None):
         return 141
     except (ValueError, RuntimeError, OSError, KeyError) as e:
         print(f"lrcn {args.command}: error: {e}", file=sys.stderr)
+        from . import parallel
+        if parallel.solver_count() > 1:  # the other ranks would wait for this one: end them all now
+            parallel.abort(f"lrcn {args.command}: {e}")
         return 1
 
 

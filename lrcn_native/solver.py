@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from . import mode
+from . import mode, parallel
 from .backend import K
 from .blob import Blob
 from .fileio import atomic_write
@@ -97,13 +97,15 @@ class Solver:
         self.iter, self.current_step = 0, 0
         self.loss, self.smoothed_loss = f32(0), f32(0)
         self.test_scores = []  # (iter, test net index, {output name: [mean values]}) per test pass
-        self._losses, self._callbacks = [], []
+        self._losses, self._callbacks, self._after_backward = [], [], []
         self._stop_requested = self._snapshot_requested = False
         self._handling_signals, self._test_interrupted = False, None
         self.sigint_effect, self.sighup_effect = "stop", "snapshot"  # Caffe's defaults; see _signal_handlers
         if sp.int("random_seed", -1) >= 0:
             mode.set_random_seed(sp.int("random_seed"))
-        if self.snapshot_every:
+        # Under mpiexec with several processes, this is rank r of a data-parallel run (lrcn_native/parallel.py).
+        engine = parallel.join_world()
+        if self.snapshot_every and parallel.root_solver():
             self._check_snapshot_prefix()
         self.net = self._train_net(sp)
         self.test_nets = self._test_nets(sp)
@@ -116,6 +118,9 @@ class Solver:
         self._lr_mult = [f32(m) for m in self.net._lr_mult]
         self._decay_mult = [f32(m) for m in self.net._decay_mult]
         self.history = [Blob(*p.shape) for _ in range(self.history_sets) for p in self._params]
+        self.parallel, self._bcast_pending = None, False
+        if engine is not None:
+            self.use_parallel(parallel.DataParallel(self, engine))
 
     # --- parameters -------------------------------------------------------------------------------
     def _read_params(self, sp):
@@ -232,6 +237,8 @@ class Solver:
                                          "values")
         if n_generic and "test_interval" not in sp:
             raise sp.error("test_iter", "testing the generic net needs test_interval")
+        if not parallel.root_solver():
+            return []  # only rank 0 tests (Caffe 1.0)
         nets = []
         for i, value in enumerate(specific + [generic] * n_generic):
             msg = self._load_net(value)
@@ -299,13 +306,46 @@ class Solver:
         raise NotImplementedError
 
     # --- the loop ---------------------------------------------------------------------------------
-    def add_callback(self, on_start, on_gradients_ready):
+    def add_callback(self, on_start, on_gradients_ready=None):
         """pycaffe's callbacks: on_start() before each iteration's forward, on_gradients_ready() before
-        its update."""
+        its update; or one object with those methods (caffe.NCCL), whose after_layer_backward(i), if it has
+        one, is called after each layer's backward in the iteration's last pass."""
+        if on_gradients_ready is None:
+            if isinstance(on_start, parallel.DataParallel):
+                self.parallel = on_start  # signals then act on every rank together (step)
+            hook = getattr(on_start, "after_layer_backward", None)
+            if hook is not None:
+                self._after_backward.append(hook)
+            on_start, on_gradients_ready = on_start.on_start, on_start.on_gradients_ready
         self._callbacks.append((on_start, on_gradients_ready))
+
+    def use_parallel(self, dp):
+        """Makes this solver rank solver_rank() of a data-parallel run through ``dp`` (parallel.DataParallel):
+        rank 0's state is broadcast at the next step (and after each restore), gradients averaged before
+        each update."""
+        self._bcast_pending = True
+        self.add_callback(dp)
+
+    def _sync_ranks(self):
+        if self._bcast_pending:
+            self.parallel.bcast()
+            self._bcast_pending = False
+
+    def _forward_backward(self, last_pass):
+        if not (last_pass and self._after_backward):
+            return self.net.forward_backward()
+        n = len(self.net.layers)
+        loss = self.net.forward_from_to(0, n - 1)
+
+        def after(i, *_):
+            for hook in self._after_backward:
+                hook(i)
+        self.net.backward_from_to(n - 1, 0, after=after)
+        return loss
 
     def step(self, iters):
         """Runs `iters` iterations (Caffe's Solver::Step)."""
+        self._sync_ranks()
         start_iter, stop_iter = self.iter, self.iter + iters
         self._losses, self.smoothed_loss = [], f32(0)
         timer, iters_last = time.perf_counter(), self.iter
@@ -323,9 +363,9 @@ class Solver:
                 on_start()
             display = bool(self.display) and self.iter % self.display == 0
             loss, sumsq = f32(0), 0.0
-            for _ in range(self.iter_size):
+            for k in range(self.iter_size):
                 debug = display and self.debug_info
-                sub = f32(self._forward_backward_debug() if debug else self.net.forward_backward())
+                sub = f32(self._forward_backward_debug() if debug else self._forward_backward(k == self.iter_size - 1))
                 sumsq = self._sumsq_diff()
                 if not (math.isfinite(sub) and math.isfinite(sumsq)):
                     raise NonFiniteError(self._nonfinite_message(sub))
@@ -342,10 +382,16 @@ class Solver:
                                                        for o in self.net.outputs])
             for _, on_gradients_ready in self._callbacks:
                 on_gradients_ready()
+            if self._callbacks and self.clip_gradients >= 0:
+                sumsq = self._sumsq_diff()  # a callback may have changed the diffs (averaged them over ranks)
             self._apply_update(sumsq)
             self.iter += 1
-            stop, snap = self._stop_requested, self._snapshot_requested
-            self._snapshot_requested = False
+            stop, snap = self.parallel.requests if self.parallel is not None else (self._stop_requested,
+                                                                                     self._snapshot_requested)
+            # A data-parallel run acts on the requests that travelled with this iteration's gradients, the same
+            # on every rank; one that arrived later travels with the next.
+            self._stop_requested |= stop
+            self._snapshot_requested &= not snap
             if (self.snapshot_every and self.iter % self.snapshot_every == 0) or snap or stop:
                 self.snapshot()
             if stop:
@@ -377,11 +423,13 @@ class Solver:
         """Trains to max_iter (Caffe's Solver::Solve), with signal handling for its duration."""
         log.info("Solving %s", self.net.name)
         log.info("Learning Rate Policy: %s", self.lr_policy)
-        self._check_snapshot_prefix()
-        self._remove_stale_temporaries()
+        if parallel.root_solver():
+            self._check_snapshot_prefix()
+            self._remove_stale_temporaries()
         if resume_file:
             log.info("Restoring previous solver status from %s", resume_file)
             self.restore(resume_file)
+        self._sync_ranks()  # every rank's iteration is rank 0's before the count of steps left
         with self._signal_handlers():
             start_iter = self.iter
             self.step(self.max_iter - self.iter)
@@ -412,7 +460,11 @@ class Solver:
         net = self.test_nets[k]
         self.share_weights(net)
         before = self._run_state() if self._handling_signals else None
-        scored = score_net(net, self.test_iter[k], stop=lambda: self._stop_requested)
+        # Several ranks stop together after an iteration, so a test pass then runs to its end.
+        interruptible = parallel.solver_count() == 1
+        # The other ranks wait for rank 0 meanwhile: a heartbeat per batch keeps their collective timeout away.
+        beat = (lambda i, outputs: self.parallel.engine.heartbeat()) if self.parallel is not None else None
+        scored = score_net(net, self.test_iter[k], each=beat, stop=lambda: interruptible and self._stop_requested)
         if scored is None:
             log.info("Test interrupted.")
             self._test_interrupted = before
@@ -470,8 +522,11 @@ class Solver:
 
     def snapshot(self, run_state=None):
         """Writes <prefix>_iter_N.caffemodel, .runstate.json, then .solverstate, each atomically (the
-        solver state last, so that its presence means the whole snapshot is there)."""
+        solver state last, so that its presence means the whole snapshot is there). Only rank 0 of a
+        data-parallel run writes; the others return."""
         from .proto.caffemodel import write_solverstate
+        if not parallel.root_solver():
+            return
         model, state, run = self._paths()
         hdf5 = self.snapshot_format == "HDF5"
         log.info("Snapshotting to %s file %s", "HDF5" if hdf5 else "binary proto", model)
@@ -483,9 +538,14 @@ class Solver:
 
     def restore(self, path):
         """Continues from a .solverstate (binary or HDF5): weights, iter, current_step, history, and the
-        run state (random generator, data layers' positions) when its .runstate.json is present."""
+        run state (random generator, data layers' positions) when its .runstate.json is present. In a run
+        under mpiexec only rank 0 reads it; every rank takes rank 0's state at the next step."""
         from .proto.caffemodel import read_solverstate
         path = os.fspath(path)
+        if self.parallel is not None:
+            self._bcast_pending = True
+            if not parallel.root_solver():
+                return
         state = read_solverstate(path)
         history = state["history"]
         if len(history) != len(self.history):

@@ -6,9 +6,15 @@ position is a small state (file/line permutation, cursor, generator state) that 
 batch by batch; ``data_state()`` returns the state after the last batch *consumed*, and
 ``set_data_state()`` restarts reading from one, so a resumed run reads exactly the batches an
 uninterrupted one would have read.
+
+In data-parallel training (lrcn_native/parallel.py) a TRAIN layer of rank r of P reads the global stream: for
+each item of the P·batch_size of an iteration, ``parallel.strided`` says whether this rank keeps it (item i to
+rank i mod P); a skipped item advances the state exactly as a kept one (the same random draws, taken without
+decoding), so every rank's state is the global position and rank 0's snapshot resumes on any number of ranks.
 """
 import atexit
 import copy
+import io
 import logging
 import os
 import queue
@@ -19,7 +25,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from .. import mode
+from .. import mode, parallel
 from ..layer import TRAIN, Layer, register
 from ..proto.schema import B, E, F, I, S, U
 
@@ -221,15 +227,17 @@ class HDF5Data(_DataLayer):
     def _produce(self, st):
         rng = np.random.default_rng()
         rng.bit_generator.state = st["rng"]
-        out = None
-        for i in range(self.batch_size):
+        out, i = None, 0
+        for keep in parallel.strided(self.phase, self.batch_size):
             arrays = self._load(st["order"][st["file"]])
             if out is None:
                 out = [np.empty((self.batch_size,) + a.shape[1:], np.float32) for a in arrays]
             for o, a in zip(out, arrays):
                 if a.shape[1:] != o.shape[1:]:
                     raise self.error(f"dataset shapes change between files: {a.shape[1:]} vs {o.shape[1:]}")
-                o[i] = a[st["rows"][st["row"]]]
+                if keep:
+                    o[i] = a[st["rows"][st["row"]]]
+            i += keep
             st["row"] += 1
             if st["row"] == len(arrays[0]):  # next file; a new pass when all are read
                 st["row"] = 0
@@ -298,10 +306,8 @@ class Transformer:
             mean = read_blobproto_file(param.str("mean_file"))
             self.mean = mean.reshape(mean.shape[-3:]).astype(np.float32)  # C×H×W
 
-    def __call__(self, img, rng):
-        h, w, c = img.shape
-        if len(self.mean_values) not in (0, 1, c):
-            raise self.layer.error(f"transform_param: give 1 mean_value or one per channel ({c})")
+    def draw(self, h, w, rng):
+        """The crop's corner and the mirror flag of an h×w image: what ``__call__`` draws from ``rng``."""
         if self.crop:
             if h < self.crop or w < self.crop:
                 raise self.layer.error(f"image of {h}×{w} is smaller than crop_size {self.crop}")
@@ -311,7 +317,13 @@ class Transformer:
                 y, x = (h - self.crop) // 2, (w - self.crop) // 2
         else:
             y, x = 0, 0
-        flip = self.mirror and rng.integers(2)
+        return y, x, self.mirror and rng.integers(2)
+
+    def __call__(self, img, rng):
+        h, w, c = img.shape
+        if len(self.mean_values) not in (0, 1, c):
+            raise self.layer.error(f"transform_param: give 1 mean_value or one per channel ({c})")
+        y, x, flip = self.draw(h, w, rng)
         ch, cw = (self.crop, self.crop) if self.crop else (h, w)
         out = img[y:y + ch, x:x + cw].astype(np.float32).transpose(2, 0, 1)
         if flip and self.flow and c == 3:
@@ -383,38 +395,48 @@ class ImageData(_DataLayer):
         batch = p.int("batch_size", 1)
         return [(batch, 3 if p.bool("is_color", True) else 1) + hw if all(hw) else None, (batch,)]
 
-    def _read(self, index):
+    def _read(self, index, header_only=False):
+        """Image ``index`` as uint8 H×W×C, resized; with ``header_only`` just its (H, W) after the resize,
+        from the file's header (what a skipped item needs for the transformer's draws)."""
         path, _ = self.lines[index]
         full = os.path.join(self.root, path) if self.root else path
         try:
+            if header_only:
+                with Image.open(full) as im:
+                    return self._resized_hw(im.height, im.width)
             img = read_image(full, self.is_color)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise self.error(f"cannot read image '{full}' (line {index + 1} of the source list): {e}") from None
-        h, w = img.shape[:2]
+        hw = self._resized_hw(*img.shape[:2])
+        return img if hw == img.shape[:2] else _resize_bilinear(img, *hw)
+
+    def _resized_hw(self, h, w):
+        """new_height × new_width, or up to min_height × min_width keeping the aspect ratio (the fork's)."""
         if all(self.new_hw):
-            img = _resize_bilinear(img, *self.new_hw)
-        elif all(self.min_hw) and (h < self.min_hw[0] or w < self.min_hw[1]):
+            return self.new_hw
+        if all(self.min_hw) and (h < self.min_hw[0] or w < self.min_hw[1]):
             mh, mw = self.min_hw
-            if mw - w > mh - h:
-                img = _resize_bilinear(img, int(mw * (h / w) + 0.5), mw)
-            else:
-                img = _resize_bilinear(img, mh, int(mh * (w / h) + 0.5))
-        return img
+            return (int(mw * (h / w) + 0.5), mw) if mw - w > mh - h else (mh, int(mh * (w / h) + 0.5))
+        return h, w
 
     def _produce(self, st):
         rng = np.random.default_rng()
         rng.bit_generator.state = st["rng"]
-        data, labels = None, np.empty(self.batch_size, np.float32)
-        for i in range(self.batch_size):
+        data, labels, i = None, np.empty(self.batch_size, np.float32), 0
+        for keep in parallel.strided(self.phase, self.batch_size):
             index = st["order"][st["cursor"]]
-            x = self.transform(self._read(index), rng)
-            if data is None:
-                data = np.empty((self.batch_size,) + x.shape, np.float32)
-            if x.shape != data.shape[1:]:
-                raise self.error(f"image '{self.lines[index][0]}' gives {x.shape}, the batch has {data.shape[1:]}; "
-                                 "set new_height/new_width or crop_size")
-            data[i] = x
-            labels[i] = self.lines[index][1]
+            if keep:
+                x = self.transform(self._read(index), rng)
+                if data is None:
+                    data = np.empty((self.batch_size,) + x.shape, np.float32)
+                if x.shape != data.shape[1:]:
+                    raise self.error(f"image '{self.lines[index][0]}' gives {x.shape}, the batch has "
+                                     f"{data.shape[1:]}; set new_height/new_width or crop_size")
+                data[i] = x
+                labels[i] = self.lines[index][1]
+                i += 1
+            elif self.transform.crop or self.transform.mirror:  # its draws, so the generator stays global
+                self.transform.draw(*self._read(index, header_only=True), rng)
             st["cursor"] += 1
             if st["cursor"] == len(st["order"]):
                 st["cursor"] = 0
@@ -503,6 +525,18 @@ class Data(_DataLayer):
         except ValueError as e:
             raise self.error(str(e) if str(e).startswith(where) else f"{where}: {e}") from None
 
+    def _image_hw(self, key, value):
+        """A datum's image height and width, from its fields or the encoded file's header (no decoding)."""
+        from ..data.datum import decode_datum
+        try:
+            datum = decode_datum(value)
+            if not datum.encoded:
+                return datum.height, datum.width
+            with Image.open(io.BytesIO(datum.data)) as im:
+                return im.height, im.width
+        except (OSError, ValueError) as e:
+            raise self.error(f"datum '{key.decode(errors='replace')}' of LMDB '{self.env.path()}': {e}") from None
+
     def _produce(self, st):
         rng = np.random.default_rng()
         rng.bit_generator.state = st["rng"]
@@ -511,15 +545,20 @@ class Data(_DataLayer):
             cursor = txn.cursor()
             if not cursor.set_key(bytes.fromhex(st["key"])):
                 raise self.error(f"LMDB '{self.env.path()}' changed while being read: key {st['key']} is gone")
-            for i in range(self.batch_size):
-                img, labels[i] = self._image(cursor.key(), cursor.value())
-                x = self.transform(img, rng)
-                if data is None:
-                    data = np.empty((self.batch_size,) + x.shape, np.float32)
-                if x.shape != data.shape[1:]:
-                    raise self.error(f"datum '{cursor.key().decode(errors='replace')}' gives {x.shape}, the batch "
-                                     f"has {data.shape[1:]}: set transform_param.crop_size")
-                data[i] = x
+            i = 0
+            for keep in parallel.strided(self.phase, self.batch_size):
+                if keep:
+                    img, labels[i] = self._image(cursor.key(), cursor.value())
+                    x = self.transform(img, rng)
+                    if data is None:
+                        data = np.empty((self.batch_size,) + x.shape, np.float32)
+                    if x.shape != data.shape[1:]:
+                        raise self.error(f"datum '{cursor.key().decode(errors='replace')}' gives {x.shape}, the "
+                                         f"batch has {data.shape[1:]}: set transform_param.crop_size")
+                    data[i] = x
+                    i += 1
+                elif self.transform.crop or self.transform.mirror:  # its draws, so the generator stays global
+                    self.transform.draw(*self._image_hw(cursor.key(), cursor.value()), rng)
                 st["offset"] += 1
                 if not cursor.next():  # Caffe: "Restarting data prefetching from start."
                     cursor.first()

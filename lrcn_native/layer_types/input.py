@@ -1,5 +1,6 @@
 """Data-free source layers: Input (shapes from input_param) and DummyData (filled blobs)."""
 
+from .. import parallel
 from ..filler import fill
 from ..layer import Layer, register
 from ..proto.schema import BLOB_SHAPE, FILLER, Rep, U
@@ -67,11 +68,16 @@ class DummyData(Layer):
         pass
 
     def forward(self, bottom, top):
-        for blob, f in zip(top, self.fillers):
+        rank, count = parallel.data_shard(self.phase)
+        for i, (blob, f) in enumerate(zip(top, self.fillers)):
             if f is None:
                 blob.data[...] = 0
-            else:
+            elif count == 1 or f.str("type", "constant") == "constant":
                 fill(blob.data, f)
+            else:  # data-parallel: the global batch's rows are drawn on every rank, rows rank::count kept
+                whole = self.buffer(f"global{i}", count * blob.shape[0], *blob.shape[1:]).data
+                fill(whole, f)
+                blob.data[...] = whole[rank::count]
 
     def backward(self, top, propagate_down, bottom):
         pass

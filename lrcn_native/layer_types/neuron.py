@@ -1,7 +1,7 @@
 """Neuron layers: Sigmoid, TanH and Dropout (one bottom, one top of the same shape; in place allowed)."""
 import numpy as np
 
-from .. import mode
+from .. import mode, parallel
 from ..backend import K
 from ..layer import TRAIN, Layer, register
 from ..proto.schema import E, F
@@ -71,7 +71,9 @@ class Dropout(_Neuron):
                 K.axpby(top[0].wdata(), bottom[0].rdata(), 1.0, 0.0)
             return
         if self.seed is None or not self.freeze_mask:
-            self.seed = int(mode.rng().integers(0, 2**64, dtype=np.uint64))
+            seed = int(mode.rng().integers(0, 2**64, dtype=np.uint64))
+            # Data-parallel ranks share the generator's state (lrcn_native/parallel.py): their masks must differ.
+            self.seed = (seed + parallel.solver_rank() * 0x9E3779B97F4A7C15) % 2**64
         K.dropout_forward(top[0].wdata(), bottom[0].rdata(), self.seed, self.threshold, self.scale)
 
     def backward(self, top, propagate_down, bottom):

@@ -54,7 +54,7 @@ import random
 import numpy as np
 from PIL import Image
 
-from .. import io, mode
+from .. import io, mode, parallel
 from ..data.clips import repeat_labels
 from ..data.video_frames import VideoFrames
 from ..layer import register
@@ -136,15 +136,22 @@ class SequenceData(_DataLayer):
         (h, w), c, T, N = self.size, self.crop, self.T, self.N
         data = np.empty((T, N, 3, c, c), np.float32)  # time-major: frame t of clip n is row t·N + n
         labels = np.empty(N, np.float32)
-        for n in range(N):
-            line, name, labels[n], frames = self.videos[(st["video"] + n) % len(self.videos)]
+        n = 0
+        # Clip j of the P·N of a data-parallel iteration goes to rank j mod P (parallel.strided); a skipped
+        # clip makes its four draws too.
+        keeps = parallel.strided(self.phase, N)
+        for j, keep in enumerate(keeps):
+            line, name, label, frames = self.videos[(st["video"] + j) % len(self.videos)]
             # The released draws, in its order (see the module docstring).
             r0, r1 = int(rng.random() * (h - c)), int(rng.random() * (w - c))
             flip = int(rng.random() * 2) == 1 and self.mirror
             start = int(rng.random() * (frames.count - T) + 1 + 1)
-            for t in range(T):
-                data[t, n] = self._frame(frames.path(start + t), line, flip, r0, r1)
-        st["video"] = (st["video"] + N) % len(self.videos)
+            if keep:
+                labels[n] = label
+                for t in range(T):
+                    data[t, n] = self._frame(frames.path(start + t), line, flip, r0, r1)
+                n += 1
+        st["video"] = (st["video"] + len(keeps)) % len(self.videos)
         st["rng"] = _jsonable(rng.getstate())
         cont = np.ones((T, N), np.float32)
         cont[0] = 0
