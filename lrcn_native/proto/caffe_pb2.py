@@ -108,6 +108,7 @@ NUMBERS = {
                              "transpose 6",
     "InputParameter": "shape 1",
     "LogParameter": "base 1 =-1, scale 2 =1, shift 3",
+    "MemoryDataParameter": "batch_size 1, channels 2, height 3, width 4",
     "LRNParameter": "local_size 1 =5, alpha 2 =1, beta 3 =0.75, norm_region 4 :NormRegion, k 5 =1, "
                     "engine 6 :Engine",
     "PoolingParameter": "pool 1 :PoolMethod, kernel_size 2, stride 3 =1, pad 4, kernel_h 5, kernel_w 6, "
