@@ -56,7 +56,11 @@ class Detector(Net):
         pixels is context; what lies outside the image is filled with the mean (in image space)."""
         window = np.asarray(window)
         if not self.context_pad:
-            return im[window[0]:window[2], window[1]:window[3]]
+            crop = im[window[0]:window[2], window[1]:window[3]]
+            if not crop.size:
+                raise ValueError(f"Detector.crop: window {window.tolist()} holds no pixel of the {im.shape[0]}x"
+                                 f"{im.shape[1]} image")
+            return crop
         crop_size = self.blobs[self.inputs[0]].width  # square inputs, as pycaffe assumes
         scale = crop_size / (1.0 * crop_size - self.context_pad * 2)
         half_h, half_w = (window[2] - window[0] + 1) / 2.0, (window[3] - window[1] + 1) / 2.0

@@ -61,6 +61,8 @@ def test_errors_name_the_problem(tmp_path):
     _, im = image_file(tmp_path)
     with pytest.raises(ValueError, match=r"window \[30, 30, 40, 40\] lies outside the 20x20 image"):
         det.crop(im, (30, 30, 40, 40))
+    with pytest.raises(ValueError, match=r"window \[5, 5, 5, 9\] holds no pixel of the 20x20 image"):
+        caffe.Detector(model, weights).crop(im, (5, 5, 5, 9))
     with pytest.raises(ValueError, match="no windows given"):
         det.detect_windows([])
     with pytest.raises(ImportError, match="needs the selective_search_ijcv_with_python package"):
