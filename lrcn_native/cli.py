@@ -278,6 +278,9 @@ def cmd_extract_features(args):
     else:
         counts = features.to_lmdb(args.output.split(","), net, names, args.num_batches)
         print(f"wrote {args.output}: " + ", ".join(f"{n} {c} items" for n, c in counts.items()))
+    return 0
+
+
 def cmd_export_torch(args):
     """A PyTorch state_dict of a net's weights, with the module that runs it (lrcn_native.export_torch)."""
     from lrcn_native.layer import PHASES
