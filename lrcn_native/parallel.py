@@ -400,7 +400,7 @@ class DataParallel:
 
     def __init__(self, solver, engine, overlap=None, bucket_bytes=BUCKET_BYTES):
         if overlap is None:  # Caffe's SolverParameter.layer_wise_reduce (default true)
-            overlap = solver.param.bool("layer_wise_reduce", True)
+            overlap = solver.param.layer_wise_reduce
         self.solver, self.engine, self.overlap = solver, engine, overlap
         net = solver.net
         params = net.learnable_params
