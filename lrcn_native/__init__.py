@@ -24,6 +24,6 @@ from .timer import Timer
 __all__ = ["Blob", "Layer", "Net", "NetError", "PrototxtError", "TEST", "TRAIN", "set_device", "set_mode_cpu",
            "set_mode_gpu", "set_random_seed", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
            "AdaDeltaSolver", "AdamSolver", "get_solver", "NetSpec", "layers", "params", "to_proto", "init_log", "log",
-           "layer_type_list", "Timer", "Classifier", "Detector", "NCCL", "has_nccl", "solver_count",
+           "layer_type_list", "Timer", "Classifier", "Detector", "draw", "io", "NCCL", "has_nccl", "solver_count",
            "set_solver_count", "solver_rank", "set_solver_rank", "set_multiprocess"]
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ from .layer import PHASES, REGISTRY, TEST, TRAIN, Layer, LayerError
 from .layer_types import sequence_data
 from .proto.message import Message as PbMessage
 from .proto.message import to_text_message
-from .proto.text import Message, parse, parse_file
+from .proto.text import Message, parse_file
 
 log = logging.getLogger("lrcn_native")
 

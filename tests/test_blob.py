@@ -6,7 +6,7 @@ import pytest
 
 import lrcn_native as caffe
 from lrcn_native.blob import Blob
-from util import HAS_GPU, needs_gpu, run_python
+from util import needs_gpu, run_python
 
 
 def test_shape_count_and_legacy_accessors():

@@ -2,7 +2,6 @@
 verbs (lrcn_native/data/imageset.py) and the V1 data-layer upgrade, on images and databases the tests write.
 protobuf (a test dependency) decodes and encodes the Datums and the mean as an independent implementation."""
 import json
-import os
 
 import numpy as np
 import pytest

@@ -172,7 +172,7 @@ def test_errors_name_the_list_file_and_line(tmp_path):
         with pytest.raises(ValueError) as e:
             _net(bad, root, extra).forward()
         return str(e.value)
-    assert f"bad.txt:2: expected '<Class>/<video> <label>'" in error(f"{lines[0]}\nClass1/v1\n")
+    assert "bad.txt:2: expected '<Class>/<video> <label>'" in error(f"{lines[0]}\nClass1/v1\n")
     assert "bad.txt:1: label 'x' is not an integer" in error("Class1/v1 x\n")
     msg = error(f"{lines[0]}\nClass9/v9 3\n")
     assert "bad.txt:2: video 'v9': cannot list the frames folder" in msg and "layer 'clips'" in msg
