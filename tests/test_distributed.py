@@ -2,7 +2,7 @@
 import pytest
 
 from lrcn_native import distributed
-from tests.util import run_python
+from util import run_python
 
 
 def test_one_process_never_imports_mpi():
