@@ -31,7 +31,7 @@ from common import torch
 import lrcn_native as caffe  # noqa: E402
 from lrcn_native.backend import K  # noqa: E402
 from lrcn_native.tasks.captioning import Captioner  # noqa: E402
-from lrcn_native.tasks.captioning_demo import language_layers  # noqa: E402
+from lrcn_native.tasks.captioning_demo import language_net_text  # noqa: E402
 
 V, H, F, T, N = 8801, 1000, 1000, 20, 100
 MODELS = os.path.join(os.path.dirname(caffe.__file__), "models")
@@ -45,17 +45,6 @@ def best(fn, repeat):
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def train_net_text():
-    return f'''name: "lrcn_language_part"
-layer {{ name: "data" type: "Input" top: "fc8" top: "cont_sentence" top: "input_sentence" top: "target_sentence"
-  input_param {{ shape {{ dim: {N} dim: {F} }} shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }}
-    shape {{ dim: {T} dim: {N} }} }} }}
-{language_layers(V, H, "fc8")}
-layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "predict" bottom: "target_sentence" top: "loss"
-  loss_weight: 20 loss_param {{ ignore_label: -1 }} softmax_param {{ axis: 2 }} }}
-'''
 
 
 def sentence_batch(rng):
@@ -75,7 +64,7 @@ def bench_training(repeat, rng):
     fc8 = rng.standard_normal((N, F)).astype(np.float32)
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "net.prototxt"), "w") as f:
-            f.write(train_net_text())
+            f.write(language_net_text(V, H, T, N, F))
         with open(os.path.join(d, "solver.prototxt"), "w") as f:
             f.write(f'net: "{d}/net.prototxt"\nbase_lr: 0.01\nmomentum: 0.9\nclip_gradients: 10\ndisplay: 0\n'
                     'lr_policy: "fixed"\nmax_iter: 1000000\n')

@@ -33,29 +33,18 @@ import common  # first: the baseline import order and the package to time
 V, H, T = 8801, 1000, 20
 
 
-def net_text(vocab, hidden, T, N):
-    from lrcn_native.tasks.captioning_demo import language_layers
-    return f'''name: "lrcn_language_part"
-layer {{ name: "data" type: "Input" top: "fc8" top: "cont_sentence" top: "input_sentence" top: "target_sentence"
-  input_param {{ shape {{ dim: {N} dim: {hidden} }} shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }}
-    shape {{ dim: {T} dim: {N} }} }} }}
-{language_layers(vocab, hidden, "fc8")}
-layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "predict" bottom: "target_sentence" top: "loss"
-  loss_weight: 20 loss_param {{ ignore_label: -1 }} softmax_param {{ axis: 2 }} }}
-'''
-
-
 def worker(args):
     """One rank: builds the solver (under mpiexec it joins the run), times the variants, rank 0 writes JSON."""
     import lrcn_native as caffe
     from lrcn_native.backend import K
+    from lrcn_native.tasks.captioning_demo import language_net_text
     K.gemm_cpu_set_threads(1)
     vocab, hidden, t = (500, 64, 5) if args.quick else (V, H, T)
     folder = tempfile.mkdtemp()
     try:
         net = os.path.join(folder, "net.prototxt")
         with open(net, "w") as f:
-            f.write(net_text(vocab, hidden, t, args.batch))
+            f.write(language_net_text(vocab, hidden, t, args.batch, hidden))
         solver_file = os.path.join(folder, "solver.prototxt")
         with open(solver_file, "w") as f:
             f.write(f'net: "{net}" base_lr: 0.01 momentum: 0.9 lr_policy: "fixed" clip_gradients: 10 max_iter: 1000 '

@@ -108,7 +108,7 @@ layer {{ name: "relu_{feature}" type: "ReLU" bottom: "{feature}" top: "{feature}
 
 def language_layers(vocab, hidden, image):
     """The factored LRCN's language layers (embedding, lstm1, lstm2 with ``image`` as its static input,
-    predict), as prototxt text; shared with benchmarks/bench_captioning.py."""
+    predict), as prototxt text."""
     u = 'weight_filler { type: "uniform" min: -0.08 max: 0.08 }'
     return f'''
 layer {{ name: "embedding" type: "Embed" bottom: "input_sentence" top: "embedded_input_sentence"
@@ -119,6 +119,20 @@ layer {{ name: "lstm2" type: "LSTM" bottom: "lstm1" bottom: "cont_sentence" bott
   recurrent_param {{ num_output: {hidden} {u} }} }}
 layer {{ name: "predict" type: "InnerProduct" bottom: "lstm2" top: "predict"
   inner_product_param {{ axis: 2 num_output: {vocab} {u} }} }}
+'''
+
+
+def language_net_text(vocab, hidden, T, N, image_dim):
+    """The language part alone, trained with a frozen CNN (lrcn.prototxt's freeze-convnet): the image's
+    N × image_dim features ("fc8") and the T × N sentence streams are Input blobs; shared with
+    benchmarks/bench_captioning.py and bench_distributed.py."""
+    return f'''name: "lrcn_language_part"
+layer {{ name: "data" type: "Input" top: "fc8" top: "cont_sentence" top: "input_sentence" top: "target_sentence"
+  input_param {{ shape {{ dim: {N} dim: {image_dim} }} shape {{ dim: {T} dim: {N} }} shape {{ dim: {T} dim: {N} }}
+    shape {{ dim: {T} dim: {N} }} }} }}
+{language_layers(vocab, hidden, "fc8")}
+layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "predict" bottom: "target_sentence" top: "loss"
+  loss_weight: 20 loss_param {{ ignore_label: -1 }} softmax_param {{ axis: 2 }} }}
 '''
 
 
