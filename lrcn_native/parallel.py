@@ -395,7 +395,7 @@ class _Bucket:
 class DataParallel:
     """One solver's part in data-parallel training (Caffe 1.0's NCCL class): ``bcast()`` gives every rank rank
     0's state; as a solver callback (``solver.add_callback(dp)``) it averages the parameter diffs over the
-    ranks before each update, launching bucket all-reduces from ``after_layer_backward`` during the last
+    ranks before each update, launching bucket all-reduces from its net hook (``__call__``) during the last
     backward pass when ``overlap``."""
 
     def __init__(self, solver, engine, overlap=None, bucket_bytes=BUCKET_BYTES):
@@ -446,9 +446,10 @@ class DataParallel:
             self.control = self.engine.array([s._stop_requested, s._snapshot_requested])
             self.control_handle = self.engine.allreduce(self.control)
 
-    def after_layer_backward(self, i):
-        """Called after layer i's backward in the last pass: starts every bucket complete by now."""
-        if not self.overlap:
+    def __call__(self, i):
+        """pycaffe's net hook (``solver.net.after_backward(nccl)``), after layer i's backward: in the
+        iteration's last pass, starts every bucket complete by now."""
+        if not (self.overlap and self.solver.last_pass):
             return
         self._begin_round()
         for b in self.buckets:

@@ -97,7 +97,7 @@ class Solver:
         self.iter, self.current_step = 0, 0
         self.loss, self.smoothed_loss = f32(0), f32(0)
         self.test_scores = []  # (iter, test net index, {output name: [mean values]}) per test pass
-        self._losses, self._callbacks, self._after_backward = [], [], []
+        self._losses, self._callbacks, self.last_pass = [], [], False
         self._stop_requested = self._snapshot_requested = False
         self._handling_signals, self._test_interrupted = False, None
         self.sigint_effect, self.sighup_effect = "stop", "snapshot"  # Caffe's defaults; see _signal_handlers
@@ -308,14 +308,11 @@ class Solver:
     # --- the loop ---------------------------------------------------------------------------------
     def add_callback(self, on_start, on_gradients_ready=None):
         """pycaffe's callbacks: on_start() before each iteration's forward, on_gradients_ready() before
-        its update; or one object with those methods (caffe.NCCL), whose after_layer_backward(i), if it has
-        one, is called after each layer's backward in the iteration's last pass."""
+        its update; or one object with those methods (caffe.NCCL, which pycaffe's train.py also gives to
+        ``solver.net.after_backward`` to reduce layer by layer)."""
         if on_gradients_ready is None:
             if isinstance(on_start, parallel.DataParallel):
                 self.parallel = on_start  # signals then act on every rank together (step)
-            hook = getattr(on_start, "after_layer_backward", None)
-            if hook is not None:
-                self._after_backward.append(hook)
             on_start, on_gradients_ready = on_start.on_start, on_start.on_gradients_ready
         self._callbacks.append((on_start, on_gradients_ready))
 
@@ -325,23 +322,13 @@ class Solver:
         each update."""
         self._bcast_pending = True
         self.add_callback(dp)
+        if dp.overlap:
+            self.net.after_backward(dp)
 
     def _sync_ranks(self):
         if self._bcast_pending:
             self.parallel.bcast()
             self._bcast_pending = False
-
-    def _forward_backward(self, last_pass):
-        if not (last_pass and self._after_backward):
-            return self.net.forward_backward()
-        n = len(self.net.layers)
-        loss = self.net.forward_from_to(0, n - 1)
-
-        def after(i, *_):
-            for hook in self._after_backward:
-                hook(i)
-        self.net.backward_from_to(n - 1, 0, after=after)
-        return loss
 
     def step(self, iters):
         """Runs `iters` iterations (Caffe's Solver::Step)."""
@@ -365,11 +352,13 @@ class Solver:
             loss, sumsq = f32(0), 0.0
             for k in range(self.iter_size):
                 debug = display and self.debug_info
-                sub = f32(self._forward_backward_debug() if debug else self._forward_backward(k == self.iter_size - 1))
+                self.last_pass = k == self.iter_size - 1  # the pass after which the diffs are final
+                sub = f32(self._forward_backward_debug() if debug else self.net.forward_backward())
                 sumsq = self._sumsq_diff()
                 if not (math.isfinite(sub) and math.isfinite(sumsq)):
                     raise NonFiniteError(self._nonfinite_message(sub))
                 loss += sub
+            self.last_pass = False
             self.loss = loss / f32(self.iter_size)
             self._update_smoothed_loss(self.loss, start_iter)
             if display:

@@ -404,6 +404,7 @@ def test_nccl_on_one_gpu_trains_as_without_it(problem, tmp_path):
             nccl = caffe.NCCL(solver, caffe.NCCL.new_uid())
             nccl.bcast()
             solver.add_callback(nccl)
+            solver.net.after_backward(nccl)  # as pycaffe's train.py does with layer_wise_reduce
             solver.step(4)
         for a, b in zip(plain.net.learnable_params, solver.net.learnable_params):
             np.testing.assert_allclose(a.data, b.data, rtol=0, atol=ATOL)
